@@ -1,0 +1,585 @@
+"""The Index: documents in, passages out.
+
+On disk (`index/` by default):
+  manifest.json        what this folder is: format version, embedder, chunking, qa version
+  index.sqlite         documents, chunks, vectors and the FTS5 table (the source of truth)
+  vectors-<gen>.faiss  FAISS index of the vectors, stamped with the store's generation
+  .lock                held by the one process that writes
+
+Every write is a SQLite transaction. The FAISS file is written after them; if a run
+dies first, the next open sees a FAISS file of an older generation and rebuilds it
+from the stored vectors (no re-embedding), so SQLite ids and FAISS ids always agree.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .chunking import chunk_document
+from .config import Settings
+from .embed import Embedder, get_embedder
+from .errors import BadInput, IndexCorrupt, IndexLocked, IndexMismatch, IndexNotFound
+from .loaders import SUFFIXES, Unsupported, iter_files, load
+from .records import Chunk, Document, DocumentInfo, Hit, IndexReport, Skipped
+from .store import Store
+from .vectors import VectorIndex
+
+FORMAT = "qa-index"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DATABASE = "index.sqlite"
+EMBED_GROUP = 256  # chunks embedded (and committed) together
+RRF_K = 60
+DENSE_WEIGHT = 0.5  # for fusion="weighted"
+
+Progress = Callable[[str, int, int | None], None]
+
+
+def _no_progress(event: str, n: int, total: int | None) -> None:
+    pass
+
+
+@dataclass
+class _Pending:
+    path: Path
+    source: str
+    sha256: str
+    mtime: float
+    size: int
+    doc: Document
+    chunks: list[Chunk]
+    existed: bool
+
+
+class Index:
+    """A searchable index of documents. Open with `Index.open` or make with `Index.build`."""
+
+    def __init__(self, directory: Path, settings: Settings, embedder: Embedder) -> None:
+        self.directory = Path(directory)
+        self.settings = settings
+        self.embedder = embedder
+        self.base = self.directory.resolve().parent
+        self.store = Store(self.directory / DATABASE)
+        self._lock = threading.RLock()
+        self._vectors: VectorIndex | None = None
+        self._generation = -1
+        self.manifest = self._read_manifest()
+
+    # --- opening ------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        index_dir: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        create: bool = False,
+    ) -> Index:
+        """Open the index in `index_dir` (default: settings.index_dir, i.e. `index/`)."""
+        settings = settings or Settings.load()
+        directory = Path(index_dir) if index_dir is not None else settings.index_dir
+        if directory.exists() and not directory.is_dir():
+            raise BadInput(f"{directory} is a file, not an index folder")
+        manifest = directory / MANIFEST
+        if not manifest.is_file():
+            if not create:
+                raise IndexNotFound(f"no index in {directory}/: run `qa index PATH` first")
+            if directory.exists() and (directory / DATABASE).exists():
+                raise IndexCorrupt(
+                    f"{directory}/ has an index database but no manifest: run `qa index --rebuild`"
+                )
+            embedder = embedder or get_embedder(settings.embed_model)
+            directory.mkdir(parents=True, exist_ok=True)
+            _write_json(manifest, _manifest_for(settings, embedder))
+        return cls(directory, settings, embedder or get_embedder(settings.embed_model))
+
+    @classmethod
+    def build(
+        cls,
+        paths: Iterable[str | Path],
+        index_dir: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        rebuild: bool = True,
+        progress: Progress | None = None,
+    ) -> Index:
+        """Index `paths` into `index_dir`; with `rebuild`, start from an empty index."""
+        settings = settings or Settings.load()
+        directory = Path(index_dir) if index_dir is not None else settings.index_dir
+        if rebuild:
+            clear(directory)
+        index = cls.open(directory, settings=settings, embedder=embedder, create=True)
+        index.sync(paths, progress=progress)
+        return index
+
+    def _read_manifest(self) -> dict:
+        path = self.directory / MANIFEST
+        try:
+            manifest = _read_json(path)
+        except (OSError, ValueError) as exc:
+            raise IndexCorrupt(f"cannot read {path}: {exc}; run `qa index --rebuild`") from exc
+        rebuild = f"rebuild it: `qa index --rebuild --index {self.directory} PATH`"
+        if manifest.get("format") != FORMAT:
+            raise IndexMismatch(f"{self.directory}/ is not a qa index; {rebuild}")
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexMismatch(
+                f"{self.directory}/ has index format {manifest.get('format_version')}, this qa "
+                f"reads format {FORMAT_VERSION}; {rebuild}"
+            )
+        emb = manifest.get("embedder", {})
+        if emb.get("name") != self.embedder.name:
+            raise IndexMismatch(
+                f"{self.directory}/ was built with embedder {emb.get('name')!r}, not "
+                f"{self.embedder.name!r}; {rebuild}"
+            )
+        if emb.get("dimension") != self.embedder.dimension:
+            raise IndexMismatch(
+                f"{self.directory}/ holds {emb.get('dimension')}-d vectors but the embedder makes "
+                f"{self.embedder.dimension}-d ones; {rebuild}"
+            )
+        return manifest
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- vectors --------------------------------------------------------------
+
+    def _vectors_path(self, generation: int) -> Path:
+        return self.directory / f"vectors-{generation}.faiss"
+
+    def _current_vectors(self) -> VectorIndex:
+        """The FAISS index for the store's current generation, loaded or rebuilt."""
+        generation = self.store.generation()
+        if self._vectors is not None and generation == self._generation:
+            return self._vectors
+        factory = self.manifest.get("faiss_factory", "Flat")
+        path = self._vectors_path(generation)
+        vectors = None
+        if path.is_file():
+            try:
+                vectors = VectorIndex.load(path, factory)
+            except RuntimeError:
+                vectors = None
+            if vectors is not None and vectors.ntotal != self.store.count_chunks():
+                vectors = None
+        if vectors is None:
+            vectors = self._rebuild_vectors(factory)
+        self._vectors, self._generation = vectors, generation
+        return vectors
+
+    def _rebuild_vectors(self, factory: str) -> VectorIndex:
+        vectors = VectorIndex(self.embedder.dimension, factory)
+        batches = list(self.store.iter_vectors())
+        if vectors.needs_training() and batches:
+            vectors.train(np.vstack([v for _, v in batches]))
+        for ids, vecs in batches:
+            vectors.add(ids, vecs)
+        return vectors
+
+    def _save_vectors(self) -> None:
+        generation = self.store.generation()
+        vectors = self._current_vectors()
+        vectors.save(self._vectors_path(generation))
+        for old in self.directory.glob("vectors-*.faiss"):
+            if old.name != self._vectors_path(generation).name:
+                old.unlink(missing_ok=True)
+
+    # --- sources ------------------------------------------------------------------
+
+    def source_for(self, path: Path) -> str:
+        """How a file is named in the index: relative to the index's parent folder if inside it."""
+        resolved = path.resolve()
+        try:
+            return resolved.relative_to(self.base).as_posix()
+        except ValueError:
+            return str(resolved)
+
+    def path_for(self, source: str) -> Path:
+        path = Path(source)
+        return path if path.is_absolute() else self.base / path
+
+    # --- writing ----------------------------------------------------------------
+
+    def add(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IndexReport:
+        """Index new or changed files under `paths`; leave everything else alone."""
+        return self._update(paths, remove_missing=False, progress=progress)
+
+    def sync(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IndexReport:
+        """Like `add`, and also drop indexed files under `paths` that no longer exist."""
+        return self._update(paths, remove_missing=True, progress=progress)
+
+    def remove(self, source: str | Path) -> list[str]:
+        """Remove a document (or every document under a folder); return the removed sources."""
+        with self._lock, self._write_lock():
+            stored = self.store.stored_docs()
+            targets = self._match_sources(source, stored)
+            if not targets:
+                raise BadInput(f"{source} is not in the index (see `qa list`)")
+            vectors = self._current_vectors()
+            removed_ids: list[int] = []
+            with self.store.transaction() as conn:
+                for s in targets:
+                    removed_ids += self.store.delete_document(conn, s)
+            self._apply(vectors, removed_ids, np.zeros(0, np.int64), None)
+            self._save_vectors()
+            return targets
+
+    def _match_sources(self, source: str | Path, stored: dict) -> list[str]:
+        names = {str(source)}
+        path = Path(source)
+        if path.exists() or not path.is_absolute():
+            names.add(self.source_for(path))
+        exact = [s for s in names if s in stored]
+        if exact:
+            return exact
+        prefixes = tuple(n.rstrip("/") + "/" for n in names)
+        return sorted(s for s in stored if s.startswith(prefixes))
+
+    def _update(self, paths, remove_missing: bool, progress: Progress | None) -> IndexReport:
+        progress = progress or _no_progress
+        t0 = time.perf_counter()
+        roots = [Path(p) for p in paths]
+        for root in roots:
+            if not root.exists():
+                raise BadInput(f"no such file or folder: {root}")
+        with self._lock, self._write_lock():
+            vectors = self._current_vectors()
+            stored = self.store.stored_docs()
+            files = list(iter_files(roots))
+            added, updated, unchanged, skipped = [], [], [], []
+            seen: set[str] = set()
+            pending: list[_Pending] = []
+            n_pending = 0
+            embedded = 0
+            progress("files", 0, len(files))
+            for i, path in enumerate(files, 1):
+                source = self.source_for(path)
+                seen.add(source)
+                if path.suffix.lower() not in SUFFIXES:
+                    skipped.append(
+                        Skipped(source, f"unsupported file type {path.suffix or '(none)'}")
+                    )
+                    progress("files", i, len(files))
+                    continue
+                try:
+                    data = path.read_bytes()
+                    stat = path.stat()
+                except OSError as exc:
+                    skipped.append(Skipped(source, f"cannot read: {exc.strerror or exc}"))
+                    progress("files", i, len(files))
+                    continue
+                sha = hashlib.sha256(data).hexdigest()
+                old = stored.get(source)
+                if old is not None and old.sha256 == sha:
+                    unchanged.append(source)
+                    progress("files", i, len(files))
+                    continue
+                try:
+                    doc = load(path, source=source)
+                except Unsupported as exc:
+                    skipped.append(Skipped(source, str(exc)))
+                    progress("files", i, len(files))
+                    continue
+                chunks = self._chunk(doc)
+                pending.append(
+                    _Pending(
+                        path, source, sha, stat.st_mtime, stat.st_size, doc, chunks, old is not None
+                    )
+                )
+                n_pending += len(chunks)
+                if n_pending >= EMBED_GROUP:
+                    embedded += self._commit(vectors, pending, progress)
+                    for p in pending:
+                        (updated if p.existed else added).append(p.source)
+                    pending, n_pending = [], 0
+                progress("files", i, len(files))
+            if pending:
+                embedded += self._commit(vectors, pending, progress)
+                for p in pending:
+                    (updated if p.existed else added).append(p.source)
+            removed: list[str] = []
+            if remove_missing:
+                removed = self._remove_missing(vectors, roots, stored, seen)
+                # an unreadable file that was indexed before is kept, and said so
+            self._save_vectors()
+            self._remember_roots(roots)
+            return IndexReport(
+                added=tuple(added),
+                updated=tuple(updated),
+                removed=tuple(removed),
+                unchanged=tuple(unchanged),
+                skipped=tuple(skipped),
+                chunks_embedded=embedded,
+                seconds=time.perf_counter() - t0,
+            )
+
+    def _chunk(self, doc: Document) -> list[Chunk]:
+        limit = min(self.manifest["chunking"]["chunk_tokens"], self.embedder.max_tokens)
+        overlap = self.manifest["chunking"]["overlap"]
+        return chunk_document(doc, self.embedder.token_spans, limit, overlap)
+
+    def _commit(self, vectors: VectorIndex, pending: list[_Pending], progress: Progress) -> int:
+        """Embed a group of documents and write them in one transaction."""
+        texts = [c.text for p in pending for c in p.chunks]
+        progress("embed", 0, len(texts))
+        embedded = self.embedder.embed(texts)
+        progress("embed", len(texts), len(texts))
+        removed: list[int] = []
+        added: list[int] = []
+        with self.store.transaction() as conn:
+            offset = 0
+            for p in pending:
+                removed += self.store.delete_document(conn, p.source)
+                n = len(p.chunks)
+                added += self.store.insert_document(
+                    conn,
+                    source=p.source,
+                    sha256=p.sha256,
+                    title=p.doc.title,
+                    mtime=p.mtime,
+                    size=p.size,
+                    text=p.doc.text,
+                    chunks=p.chunks,
+                    vectors=embedded[offset : offset + n],
+                )
+                offset += n
+        self._apply(vectors, removed, np.asarray(added, dtype=np.int64), embedded)
+        return len(texts)
+
+    def _apply(self, vectors: VectorIndex, removed, added_ids: np.ndarray, added_vecs) -> None:
+        """Mirror a committed transaction in the in-memory FAISS index."""
+        ok = vectors.remove(removed)
+        if ok and len(added_ids) and vectors.needs_training():
+            ok = False
+        if ok:
+            vectors.add(added_ids, added_vecs)
+        else:  # the index type cannot delete or is untrained: rebuild from the store
+            vectors = self._rebuild_vectors(vectors.factory)
+        self._vectors, self._generation = vectors, self.store.generation()
+
+    def _remove_missing(
+        self, vectors, roots: list[Path], stored: dict, seen: set[str]
+    ) -> list[str]:
+        prefixes = []
+        for root in roots:
+            name = self.source_for(root)
+            prefixes.append(name.rstrip("/") + "/" if root.is_dir() else name)
+        gone = sorted(
+            s
+            for s in stored
+            if s not in seen
+            and any(s == p or (p.endswith("/") and s.startswith(p)) for p in prefixes)
+        )
+        if gone:
+            removed_ids: list[int] = []
+            with self.store.transaction() as conn:
+                for s in gone:
+                    removed_ids += self.store.delete_document(conn, s)
+            self._apply(vectors, removed_ids, np.zeros(0, np.int64), None)
+        return gone
+
+    def _remember_roots(self, roots: list[Path]) -> None:
+        known = self.store.get_meta("roots", [])
+        names = [self.source_for(r) for r in roots]
+        merged = known + [n for n in names if n not in known]
+        if merged != known:
+            with self.store.transaction() as conn:
+                self.store.set_meta(conn, "roots", merged)
+            self._generation = self.store.generation()  # vectors are unchanged
+
+    def roots(self) -> list[Path]:
+        """The folders and files this index was built from, for `qa index` with no PATH."""
+        return [self.path_for(s) for s in self.store.get_meta("roots", [])]
+
+    def _write_lock(self):
+        return _FileLock(self.directory / ".lock")
+
+    # --- reading ----------------------------------------------------------------------
+
+    def documents(self) -> list[DocumentInfo]:
+        with self._lock:
+            return self.store.documents()
+
+    def document_text(self, source: str) -> str:
+        with self._lock:
+            text = self.store.document_text(source)
+        if text is None:
+            raise BadInput(f"{source} is not in the index (see `qa list`)")
+        return text
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self.store.count_chunks()
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        sources: Sequence[str] | None = None,
+        mode: str = "hybrid",
+        fusion: str | None = None,
+    ) -> list[Hit]:
+        """The `k` best passages for `query`: dense and BM25 results fused (`mode="hybrid"`),
+        or one retriever alone (`mode="dense"` / `"bm25"`); `sources` limits the documents."""
+        if not query or not query.strip():
+            raise BadInput("the query is empty")
+        if mode not in ("hybrid", "dense", "bm25"):
+            raise BadInput(f"unknown search mode {mode!r}: use hybrid, dense or bm25")
+        k = k or self.settings.k
+        fusion = fusion or self.settings.fusion
+        depth = max(50, 4 * k)
+        with self._lock:
+            lists: dict[str, list[tuple[int, float]]] = {}
+            if mode in ("hybrid", "dense"):
+                vectors = self._current_vectors()
+                allowed = None
+                if sources:
+                    allowed = np.asarray(self.store.chunk_ids_for_sources(sources), np.int64)
+                q = self.embedder.embed([query])[0]
+                lists["dense"] = vectors.search(q, depth, allowed)
+            if mode in ("hybrid", "bm25"):
+                lists["bm25"] = self.store.bm25(query, depth, sources)
+            ranked = _fuse(lists, fusion)[:k]
+            rows = self.store.chunks([cid for cid, _, _ in ranked])
+        hits = []
+        for cid, score, found_by in ranked:
+            row = rows.get(cid)
+            if row is None:  # should not happen: FAISS and SQLite are kept in step
+                continue
+            hits.append(
+                Hit(
+                    chunk_id=cid,
+                    source=row.source,
+                    text=row.text,
+                    start=row.start,
+                    end=row.end,
+                    score=score,
+                    page=row.page,
+                    headings=row.headings,
+                    retrievers=found_by,
+                )
+            )
+        return hits
+
+
+def _fuse(lists: dict[str, list[tuple[int, float]]], fusion: str):
+    """[(chunk_id, fused score, retrievers)] best first."""
+    scores: dict[int, float] = {}
+    found: dict[int, list[str]] = {}
+    for name, ranked in lists.items():
+        for _, (cid, _) in enumerate(ranked):
+            found.setdefault(cid, []).append(name)
+    if len(lists) == 1:
+        (ranked,) = lists.values()
+        return [(cid, s, tuple(found[cid])) for cid, s in ranked]
+    if fusion == "rrf":
+        for ranked in lists.values():
+            for rank, (cid, _) in enumerate(ranked):
+                scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+    else:  # weighted blend of scores normalised to [0, 1] per retriever
+        weights = {"dense": DENSE_WEIGHT, "bm25": 1.0 - DENSE_WEIGHT}
+        for name, ranked in lists.items():
+            if not ranked:
+                continue
+            values = [s for _, s in ranked]
+            lo, hi = min(values), max(values)
+            span = (hi - lo) or 1.0
+            for cid, s in ranked:
+                scores[cid] = scores.get(cid, 0.0) + weights[name] * (s - lo) / span
+    order = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [(cid, s, tuple(found[cid])) for cid, s in order]
+
+
+def clear(directory: Path) -> None:
+    """Delete the index files in `directory` (only files qa made), under the write lock."""
+    directory = Path(directory)
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise BadInput(f"{directory} is a file, not an index folder")
+    with _FileLock(directory / ".lock"):
+        for name in (MANIFEST, DATABASE, DATABASE + "-wal", DATABASE + "-shm"):
+            (directory / name).unlink(missing_ok=True)
+        for old in directory.glob("vectors-*.faiss*"):
+            old.unlink(missing_ok=True)
+
+
+class _FileLock:
+    """An exclusive, non-blocking lock file: one writer per index, others fail fast."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._depth = 0
+
+    def __enter__(self):
+        if self._depth == 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise IndexLocked(
+                    f"another process (pid {holder}) is writing to {self.path.parent}/; "
+                    "wait for it to finish and try again"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            self._fd = fd
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _manifest_for(settings: Settings, embedder: Embedder) -> dict:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "qa_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "embedder": {
+            "name": embedder.name,
+            "dimension": embedder.dimension,
+            "max_tokens": embedder.max_tokens,
+        },
+        "chunking": {"chunk_tokens": settings.chunk_tokens, "overlap": settings.chunk_overlap},
+        "faiss_factory": settings.faiss_factory,
+    }
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

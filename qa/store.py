@@ -1,0 +1,291 @@
+"""SQLite storage: documents, chunks, their vectors, and an FTS5 table for BM25.
+
+SQLite is the index's source of truth. The FAISS file beside it is derived from the
+`vectors` table and stamped with the store's `generation`, which every committed
+change increments; a FAISS file of another generation is rebuilt from here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import IndexCorrupt
+from .records import Chunk, DocumentInfo
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    mtime REAL NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL DEFAULT 0,
+    indexed_at REAL NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    page INTEGER,
+    headings TEXT NOT NULL DEFAULT '[]',
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE TABLE IF NOT EXISTS vectors (
+    chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    vector BLOB NOT NULL
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
+"""
+
+# Common English words that only add noise to a BM25 OR-query.
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    out over own same she should so some such than that the their theirs them then there these
+    they this those through to too under until up very was we were what when where which while
+    who whom why will with would you your yours""".split()
+)
+
+
+@dataclass(frozen=True)
+class StoredDoc:
+    id: int
+    source: str
+    sha256: str
+    mtime: float
+    size: int
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    id: int
+    source: str
+    start: int
+    end: int
+    page: int | None
+    headings: tuple[str, ...]
+    text: str
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 OR-query of the words of `text`, stopwords dropped, each word quoted."""
+    words = re.findall(r"\w+", text.lower())
+    keep = [w for w in words if w not in STOPWORDS] or words
+    seen = dict.fromkeys(keep)  # dedupe, keep order
+    return " OR ".join(f'"{w}"' for w in seen)
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorrupt(
+                f"cannot read {self.path}: {exc}; rebuild with `qa index --rebuild`"
+            ) from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write that bumps the generation; rolled back on any error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+            self.conn.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    # --- reads ---------------------------------------------------------------
+
+    def generation(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0])
+
+    def get_meta(self, key: str, default=None):
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_meta(self, conn: sqlite3.Connection, key: str, value) -> None:
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value)),
+        )
+
+    def stored_docs(self) -> dict[str, StoredDoc]:
+        rows = self.conn.execute("SELECT id, source, sha256, mtime, size FROM documents")
+        return {r[1]: StoredDoc(*r) for r in rows}
+
+    def documents(self) -> list[DocumentInfo]:
+        rows = self.conn.execute(
+            "SELECT d.source, d.sha256, d.title, d.mtime, d.size, COUNT(c.id) "
+            "FROM documents d LEFT JOIN chunks c ON c.doc_id = d.id "
+            "GROUP BY d.id ORDER BY d.source"
+        )
+        return [DocumentInfo(*r) for r in rows]
+
+    def document_text(self, source: str) -> str | None:
+        row = self.conn.execute("SELECT text FROM documents WHERE source = ?", (source,)).fetchone()
+        return row[0] if row else None
+
+    def count_chunks(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        out: dict[int, ChunkRow] = {}
+        for batch in _batches(list(ids), 500):
+            marks = ",".join("?" * len(batch))
+            rows = self.conn.execute(
+                'SELECT c.id, d.source, c.start, c."end", c.page, c.headings, c.text '
+                f"FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
+                batch,
+            )
+            for r in rows:
+                out[r[0]] = ChunkRow(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), r[6])
+        return out
+
+    def chunk_ids_for_sources(self, sources: Iterable[str]) -> list[int]:
+        sources = list(sources)
+        marks = ",".join("?" * len(sources))
+        rows = self.conn.execute(
+            "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id "
+            f"WHERE d.source IN ({marks})",
+            sources,
+        )
+        return [r[0] for r in rows]
+
+    def iter_vectors(self, batch: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """All (ids, vectors) in id order, a batch at a time."""
+        last = -1
+        while True:
+            rows = self.conn.execute(
+                "SELECT chunk_id, vector FROM vectors WHERE chunk_id > ? ORDER BY chunk_id LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            yield ids, vecs
+            last = int(ids[-1])
+
+    def bm25(self, query: str, limit: int, sources: Sequence[str] | None = None):
+        """(chunk_id, score) best first; higher score is better."""
+        match = fts_query(query)
+        if not match:
+            return []
+        sql = "SELECT f.rowid, -bm25(chunks_fts) AS s FROM chunks_fts f"
+        args: list = [match]
+        if sources:
+            marks = ",".join("?" * len(sources))
+            sql += (
+                " JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.doc_id "
+                f"WHERE chunks_fts MATCH ? AND d.source IN ({marks})"
+            )
+            args += list(sources)
+        else:
+            sql += " WHERE chunks_fts MATCH ?"
+        sql += " ORDER BY bm25(chunks_fts) LIMIT ?"
+        args.append(limit)
+        return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, args)]
+
+    # --- writes (inside `transaction()`) ---------------------------------------
+
+    def delete_document(self, conn: sqlite3.Connection, source: str) -> list[int]:
+        """Delete a document with its chunks and vectors; return the removed chunk ids."""
+        row = conn.execute("SELECT id FROM documents WHERE source = ?", (source,)).fetchone()
+        if row is None:
+            return []
+        ids = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE doc_id = ?", (row[0],))]
+        conn.execute(
+            "DELETE FROM vectors WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = ?)",
+            (row[0],),
+        )
+        conn.execute("DELETE FROM chunks WHERE doc_id = ?", (row[0],))
+        conn.execute("DELETE FROM documents WHERE id = ?", (row[0],))
+        return ids
+
+    def insert_document(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        source: str,
+        sha256: str,
+        title: str,
+        mtime: float,
+        size: int,
+        text: str,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+    ) -> list[int]:
+        """Insert a document with its chunks and vectors; return the new chunk ids."""
+        cur = conn.execute(
+            "INSERT INTO documents(source, sha256, title, mtime, size, indexed_at, text) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (source, sha256, title, mtime, size, time.time(), text),
+        )
+        doc_id = cur.lastrowid
+        ids = []
+        for chunk, vec in zip(chunks, vectors, strict=True):
+            cur = conn.execute(
+                'INSERT INTO chunks(doc_id, ordinal, start, "end", page, headings, text) '
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    doc_id,
+                    chunk.ordinal,
+                    chunk.start,
+                    chunk.end,
+                    chunk.page,
+                    json.dumps(list(chunk.headings)),
+                    chunk.text,
+                ),
+            )
+            ids.append(cur.lastrowid)
+            conn.execute(
+                "INSERT INTO vectors(chunk_id, vector) VALUES (?, ?)",
+                (cur.lastrowid, np.asarray(vec, dtype=np.float32).tobytes()),
+            )
+        return ids
+
+
+def _batches(items: list, n: int) -> Iterator[list]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
