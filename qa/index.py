@@ -27,7 +27,7 @@ import numpy as np
 
 from . import __version__
 from .chunking import chunk_document
-from .config import Settings
+from .config import DEFAULT_EMBEDDER, Settings
 from .embed import Embedder, get_embedder
 from .errors import BadInput, IndexCorrupt, IndexLocked, IndexMismatch, IndexNotFound
 from .loaders import SUFFIXES, Unsupported, iter_files, load
@@ -103,7 +103,9 @@ class Index:
             embedder = embedder or get_embedder(settings.embed_model)
             directory.mkdir(parents=True, exist_ok=True)
             _write_json(manifest, _manifest_for(settings, embedder))
-        return cls(directory, settings, embedder or get_embedder(settings.embed_model))
+        if embedder is None:
+            embedder = get_embedder(_embedder_name(manifest, settings))
+        return cls(directory, settings, embedder)
 
     @classmethod
     def build(
@@ -362,7 +364,7 @@ class Index:
                     vectors=embedded[offset : offset + n],
                 )
                 offset += n
-        self._apply(vectors, removed, np.asarray(added, dtype=np.int64), embedded)
+        self._apply(self._vectors or vectors, removed, np.asarray(added, dtype=np.int64), embedded)
         return len(texts)
 
     def _apply(self, vectors: VectorIndex, removed, added_ids: np.ndarray, added_vecs) -> None:
@@ -394,7 +396,7 @@ class Index:
             with self.store.transaction() as conn:
                 for s in gone:
                     removed_ids += self.store.delete_document(conn, s)
-            self._apply(vectors, removed_ids, np.zeros(0, np.int64), None)
+            self._apply(self._vectors or vectors, removed_ids, np.zeros(0, np.int64), None)
         return gone
 
     def _remember_roots(self, roots: list[Path]) -> None:
@@ -573,6 +575,16 @@ def _manifest_for(settings: Settings, embedder: Embedder) -> dict:
         "chunking": {"chunk_tokens": settings.chunk_tokens, "overlap": settings.chunk_overlap},
         "faiss_factory": settings.faiss_factory,
     }
+
+
+def _embedder_name(manifest: Path, settings: Settings) -> str:
+    """The configured embedder; with the default configured, the one the index was built with."""
+    if settings.embed_model != DEFAULT_EMBEDDER:
+        return settings.embed_model
+    try:
+        return _read_json(manifest)["embedder"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return settings.embed_model  # _read_manifest reports the problem
 
 
 def _read_json(path: Path) -> dict:
