@@ -1,28 +1,61 @@
 """qa: offline question answering over a folder of documents, with verified citations.
 
-from qa import Index
-index = Index.build(["corpus"], "index")
-for hit in index.search("Did Ford deny the Xiaomi report?", k=3):
-    print(hit.source, hit.start, hit.end, hit.text)
+    from qa import Index
+    index = Index.build(["corpus"], "index")
+    for hit in index.search("Did Ford deny the Xiaomi report?", k=3):
+        print(hit.source, hit.start, hit.end, hit.text)
+
+Names are imported on first use, so `import qa` (and `qa --help`) stays instant.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-from .config import Settings  # noqa: E402  (sets the offline environment first)
-from .errors import QAError  # noqa: E402
-from .index import Index  # noqa: E402
-from .records import Answer, Chunk, Citation, Document, DocumentInfo, Hit, IndexReport  # noqa: E402
+# public name -> module that defines it
+_EXPORTS = {
+    "Settings": "config",
+    "QAError": "errors",
+    "Index": "index",
+    "Answer": "records",
+    "Chunk": "records",
+    "Citation": "records",
+    "Claim": "records",
+    "Document": "records",
+    "DocumentInfo": "records",
+    "Hit": "records",
+    "IndexReport": "records",
+}
 
-__all__ = [
-    "Answer",
-    "Chunk",
-    "Citation",
-    "Document",
-    "DocumentInfo",
-    "Hit",
-    "Index",
-    "IndexReport",
-    "QAError",
-    "Settings",
-    "__version__",
-]
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .errors import QAError
+    from .index import Index
+    from .records import (
+        Answer,
+        Chunk,
+        Citation,
+        Claim,
+        Document,
+        DocumentInfo,
+        Hit,
+        IndexReport,
+    )
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'qa' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -20,6 +20,8 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bars
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -28,7 +28,7 @@ import numpy as np
 from . import __version__
 from .chunking import chunk_document
 from .config import DEFAULT_EMBEDDER, Settings
-from .embed import Embedder, get_embedder
+from .embed import Embedder, SentenceTransformerEmbedder, get_embedder
 from .errors import BadInput, IndexCorrupt, IndexLocked, IndexMismatch, IndexNotFound
 from .loaders import SUFFIXES, Unsupported, iter_files, load
 from .records import Chunk, Document, DocumentInfo, Hit, IndexReport, Skipped
@@ -74,6 +74,7 @@ class Index:
         self._lock = threading.RLock()
         self._vectors: VectorIndex | None = None
         self._generation = -1
+        self._dimension_ok = False
         self.manifest = self._read_manifest()
 
     # --- opening ------------------------------------------------------------
@@ -147,12 +148,23 @@ class Index:
                 f"{self.directory}/ was built with embedder {emb.get('name')!r}, not "
                 f"{self.embedder.name!r}; {rebuild}"
             )
-        if emb.get("dimension") != self.embedder.dimension:
-            raise IndexMismatch(
-                f"{self.directory}/ holds {emb.get('dimension')}-d vectors but the embedder makes "
-                f"{self.embedder.dimension}-d ones; {rebuild}"
-            )
+        if not isinstance(self.embedder, SentenceTransformerEmbedder):
+            self._check_dimension(manifest)  # cheap for other embedders; else on first use
         return manifest
+
+    def _check_dimension(self, manifest: dict | None = None) -> None:
+        """The embedder makes vectors of the size stored (loads the model: done lazily)."""
+        if self._dimension_ok:
+            return
+        manifest = manifest or self.manifest
+        stored = manifest.get("embedder", {}).get("dimension")
+        if stored != self.embedder.dimension:
+            raise IndexMismatch(
+                f"{self.directory}/ holds {stored}-d vectors but the embedder makes "
+                f"{self.embedder.dimension}-d ones; rebuild it: "
+                f"`qa index --rebuild --index {self.directory} PATH`"
+            )
+        self._dimension_ok = True
 
     def close(self) -> None:
         self.store.close()
@@ -286,7 +298,9 @@ class Index:
                     data = path.read_bytes()
                     stat = path.stat()
                 except OSError as exc:
-                    skipped.append(Skipped(source, f"cannot read: {exc.strerror or exc}"))
+                    skipped.append(
+                        Skipped(source, f"cannot read: {exc.strerror or exc}", failed=True)
+                    )
                     progress("files", i, len(files))
                     continue
                 sha = hashlib.sha256(data).hexdigest()
@@ -298,7 +312,7 @@ class Index:
                 try:
                     doc = load(path, source=source)
                 except Unsupported as exc:
-                    skipped.append(Skipped(source, str(exc)))
+                    skipped.append(Skipped(source, str(exc), failed=True))
                     progress("files", i, len(files))
                     continue
                 chunks = self._chunk(doc)
@@ -342,6 +356,7 @@ class Index:
     def _commit(self, vectors: VectorIndex, pending: list[_Pending], progress: Progress) -> int:
         """Embed a group of documents and write them in one transaction."""
         texts = [c.text for p in pending for c in p.chunks]
+        self._check_dimension()
         progress("embed", 0, len(texts))
         embedded = self.embedder.embed(texts)
         progress("embed", len(texts), len(texts))
@@ -457,6 +472,7 @@ class Index:
                 allowed = None
                 if sources:
                     allowed = np.asarray(self.store.chunk_ids_for_sources(sources), np.int64)
+                self._check_dimension()
                 q = self.embedder.embed([query])[0]
                 lists["dense"] = vectors.search(q, depth, allowed)
             if mode in ("hybrid", "bm25"):

@@ -93,8 +93,12 @@ class DocumentInfo:
 
 @dataclass(frozen=True)
 class Skipped:
+    """A file that was not indexed. `failed`: it looked like a document but could not be read
+    (as opposed to a file type qa does not index, which is simply ignored)."""
+
     source: str
     reason: str
+    failed: bool = False
 
 
 @dataclass(frozen=True)

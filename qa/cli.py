@@ -1,0 +1,331 @@
+"""The `qa` command line: a thin layer over the `qa` library.
+
+Errors the library raises on purpose (`QAError`) become one line on stderr and an exit
+code; anything else is a bug and shows a traceback only with `--debug`.
+
+Exit codes: 0 success; 1 error; 2 bad input or usage; 3 partial success (`qa index`:
+some files looked like documents but could not be read); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+
+PARTIAL = 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # sub-tools with their own argument parsers
+    if argv[:1] == ["bench"]:
+        return _run_tool(_bench, argv[1:], "--debug" in argv)
+    if argv[:1] == ["eval"]:
+        return _run_tool(_eval, argv[1:], "--debug" in argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return _run_tool(lambda _: args.func(args), argv, args.debug)
+
+
+def _run_tool(func, argv, debug: bool) -> int:
+    from .errors import QAError
+
+    try:
+        return int(func(argv) or 0)
+    except QAError as exc:
+        if debug:
+            raise
+        print(f"qa: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("qa: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `qa search ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # a bug: say so in one line, full detail with --debug
+        if debug:
+            raise
+        print(
+            f"qa: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+# --- parser ---------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qa",
+        description="Offline question answering over a folder of documents, with citations.",
+        epilog="More: qa COMMAND --help. Settings can also come from QA_* environment variables.",
+    )
+    parser.add_argument("--version", action="version", version=f"qa {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, help: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        p.set_defaults(func=func)
+        return p
+
+    def index_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--index", metavar="DIR", type=Path, help="index folder (default: index/, or QA_INDEX)"
+        )
+
+    p = command("index", "index files and folders (only new or changed files are embedded)", _index)
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        type=Path,
+        help="files or folders (default: what this index was built from, else corpus/)",
+    )
+    index_option(p)
+    p.add_argument("--rebuild", action="store_true", help="start from an empty index")
+    p.add_argument("--add", action="store_true", help="only add: keep files that disappeared")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = command("search", "find the passages that best match a query", _search)
+    p.add_argument("query")
+    p.add_argument("-k", type=int, metavar="N", help="number of passages (default 5)")
+    index_option(p)
+    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
+    p.add_argument(
+        "--source", action="append", metavar="SRC", help="only search this document (repeatable)"
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+
+    p = command("list", "list the indexed documents", _list)
+    index_option(p)
+    p.add_argument("--json", action="store_true")
+
+    p = command("remove", "remove documents (or every document under a folder)", _remove)
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    index_option(p)
+
+    from . import cli_answer
+
+    cli_answer.add_commands(command, index_option)
+
+    sub.add_parser("bench", help="benchmarks: qa bench {index,search,ask} --help", add_help=False)
+    sub.add_parser("eval", help="evaluation on datasets: qa eval --help", add_help=False)
+    return parser
+
+
+# --- commands -------------------------------------------------------------------------
+
+
+def settings_from(args):
+    from .config import Settings
+
+    return Settings.load(
+        index_dir=getattr(args, "index", None),
+        k=getattr(args, "k", None),
+        model=getattr(args, "model", None),
+    )
+
+
+def open_index(args, create: bool = False):
+    from .index import Index
+
+    settings = settings_from(args)
+    return Index.open(settings.index_dir, settings=settings, create=create)
+
+
+def _index(args) -> int:
+    from .config import PROJECT_ROOT
+    from .errors import BadInput
+    from .index import Index, clear
+
+    settings = settings_from(args)
+    for path in args.paths:
+        if not path.exists():
+            raise BadInput(f"no such file or folder: {path}")
+    if args.rebuild:
+        clear(settings.index_dir)
+    index = Index.open(settings.index_dir, settings=settings, create=True)
+    paths = list(args.paths)
+    if not paths:
+        default = Path("corpus") if Path("corpus").is_dir() else PROJECT_ROOT / "corpus"
+        paths = [_relative(p) for p in index.roots()] or [default]
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            raise BadInput(f"{missing[0]} does not exist: give the files to index, `qa index PATH`")
+    progress = _Progress(enabled=not args.quiet and not args.json)
+    try:
+        update = index.add if args.add else index.sync
+        report = update(paths, progress=progress)
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps(_report_dict(report), indent=2))
+    else:
+        where = ", ".join(str(p) for p in paths)
+        print(f"Indexed {where} into {settings.index_dir}/: {report.summary()}")
+        for s in report.skipped:
+            print(f"  skipped {s.source}: {s.reason}")
+        print(f"{len(index.documents())} documents, {len(index)} chunks in the index.")
+    return PARTIAL if any(s.failed for s in report.skipped) else 0
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def _report_dict(report) -> dict:
+    return {
+        "added": list(report.added),
+        "updated": list(report.updated),
+        "removed": list(report.removed),
+        "unchanged": list(report.unchanged),
+        "skipped": [
+            {"source": s.source, "reason": s.reason, "failed": s.failed} for s in report.skipped
+        ],
+        "chunks_embedded": report.chunks_embedded,
+        "seconds": round(report.seconds, 3),
+    }
+
+
+class _Progress:
+    """tqdm bars for files read and chunks embedded (on stderr, only on a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bars: dict = {}
+
+    def __call__(self, event: str, n: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if event not in self.bars:
+            desc, unit = {"files": ("files", "file"), "embed": ("chunks", "chunk")}.get(
+                event, (event, "it")
+            )
+            self.bars[event] = tqdm(
+                total=total if event == "files" else 0,
+                desc=f"{desc:>7}",
+                unit=unit,
+                position=len(self.bars),
+                leave=True,
+                dynamic_ncols=True,
+            )
+        bar = self.bars[event]
+        if event == "embed":
+            if n == 0:
+                bar.total = (bar.total or 0) + (total or 0)
+                bar.refresh()
+            else:
+                bar.update(total or 0)
+        else:
+            bar.update(n - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _search(args) -> int:
+    index = open_index(args)
+    hits = index.search(args.query, k=args.k, sources=args.source, mode=args.mode)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("No matching passages.")
+        return 0
+    for rank, h in enumerate(hits, 1):
+        where = f"{h.source}:{h.start}-{h.end}"
+        if h.page is not None:
+            where += f" (page {h.page})"
+        if h.headings:
+            where += " § " + " › ".join(h.headings)
+        print(f"[{rank}] {where}  score {h.score:.4f}  via {'+'.join(h.retrievers)}")
+        print(_indent(h.text))
+        print()
+    return 0
+
+
+def _indent(text: str, width: int = 100) -> str:
+    import textwrap
+
+    paragraphs = [" ".join(p.split()) for p in text.split("\n\n") if p.strip()]
+    return "\n".join(
+        textwrap.fill(p, width, initial_indent="    ", subsequent_indent="    ") for p in paragraphs
+    )
+
+
+def _list(args) -> int:
+    index = open_index(args)
+    docs = index.documents()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "source": d.source,
+                        "title": d.title,
+                        "chunks": d.chunks,
+                        "size": d.size,
+                        "sha256": d.sha256,
+                    }
+                    for d in docs
+                ],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    if not docs:
+        print(f"The index in {index.directory}/ is empty: run `qa index PATH`.")
+        return 0
+    width = max(len(d.source) for d in docs)
+    for d in docs:
+        print(f"{d.source:<{width}}  {d.chunks:>5} chunks  {d.size:>9,} bytes")
+    print(f"{len(docs)} documents, {sum(d.chunks for d in docs)} chunks")
+    return 0
+
+
+def _remove(args) -> int:
+    index = open_index(args)
+    for source in args.sources:
+        for removed in index.remove(source):
+            print(f"removed {removed}")
+    return 0
+
+
+def _bench(argv: list[str]) -> int:
+    if argv[:1] == ["ask"]:
+        from . import bench_ask
+
+        return bench_ask.main(argv[1:])
+    from . import bench
+
+    return bench.main(argv)
+
+
+def _eval(argv: list[str]) -> int:
+    from .eval import cli
+
+    return cli.main(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
