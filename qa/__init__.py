@@ -30,7 +30,20 @@ _EXPORTS = {
     "IndexReport": "records",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "Answer",
+    "Chunk",
+    "Citation",
+    "Claim",
+    "Document",
+    "DocumentInfo",
+    "Hit",
+    "Index",
+    "IndexReport",
+    "QAError",
+    "Settings",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from .config import Settings

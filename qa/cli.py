@@ -121,6 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_answer.add_commands(command, index_option)
 
+    p = command("serve", "start the browser chat (http://127.0.0.1:7860)", _serve)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860)
+    index_option(p)
+    p.add_argument("--model", type=Path, metavar="PATH", help="GGUF model file")
+    p.add_argument(
+        "--auth", metavar="USER:PASSWORD", help="require a login (needed off 127.0.0.1; or QA_AUTH)"
+    )
+    p.add_argument("--insecure", action="store_true", help="allow another address without a login")
+    p.add_argument("--open", action="store_true", help="open a browser tab")
+
     sub.add_parser("bench", help="benchmarks: qa bench {index,search,ask} --help", add_help=False)
     sub.add_parser("eval", help="evaluation on datasets: qa eval --help", add_help=False)
     return parser
@@ -308,6 +319,21 @@ def _remove(args) -> int:
     for source in args.sources:
         for removed in index.remove(source):
             print(f"removed {removed}")
+    return 0
+
+
+def _serve(args) -> int:
+    from . import ui
+
+    ui.serve(
+        host=args.host,
+        port=args.port,
+        index_dir=args.index,
+        model=args.model,
+        auth=args.auth or os.environ.get("QA_AUTH"),
+        insecure=args.insecure,
+        open_browser=args.open,
+    )
     return 0
 
 
