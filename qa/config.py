@@ -66,10 +66,10 @@ _ENV = {
 class Settings:
     index_dir: Path = Path("index")
     embed_model: str = DEFAULT_EMBEDDER
-    chunk_tokens: int = 160
+    chunk_tokens: int = 256  # capped at what the embedder reads (254 for all-MiniLM-L6-v2)
     chunk_overlap: int = 32
     k: int = 5
-    fusion: str = "rrf"
+    fusion: str = "weighted"
     faiss_factory: str = "Flat"
     model: Path = field(default_factory=default_model_path)
     n_ctx: int = 2048
