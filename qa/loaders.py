@@ -216,7 +216,7 @@ def load_markdown(path: Path, source: str | None = None) -> Document:
 
 _DROP = frozenset(
     {"script", "style", "noscript", "template", "nav", "aside", "form", "svg", "iframe"}
-    | {"object", "embed", "canvas", "audio", "video", "head", "title", "meta", "link"}
+    | {"object", "embed", "canvas", "audio", "video", "title", "meta", "link"}
     | {"select", "textarea", "input", "button"}
 )
 _DROP_ROLES = frozenset({"navigation", "banner", "contentinfo", "search"})
