@@ -28,6 +28,8 @@ _EXPORTS = {
     "DocumentInfo": "records",
     "Hit": "records",
     "IndexReport": "records",
+    "ask": "answer",
+    "ask_stream": "answer",
 }
 
 __all__ = [
@@ -43,9 +45,12 @@ __all__ = [
     "QAError",
     "Settings",
     "__version__",
+    "ask",
+    "ask_stream",
 ]
 
 if TYPE_CHECKING:
+    from .answer import ask, ask_stream
     from .config import Settings
     from .errors import QAError
     from .index import Index

@@ -1,0 +1,232 @@
+"""Text generation: the `Generator` protocol the answer engine depends on, and its
+llama-cpp-python implementation for local GGUF models.
+
+One `LlamaGenerator` per (model path, context size) per process (`load_generator`), because
+loading is the slow part; a lock serialises generation because one `llama_cpp.Llama` is not
+re-entrant. Prompts are chat messages rendered with the chat template stored in the GGUF
+metadata (a plain "Role: text" prompt for base models without one), so the prompt that is
+counted is exactly the prompt that is evaluated. A missing or unreadable model file raises
+`ModelNotFound` that names the fix; llama.cpp's own errors never reach the user.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from .errors import ModelNotFound
+
+FIX = "run `make model`, or pass --model PATH to a GGUF file"
+PROMPT_CACHE_BYTES = 256 << 20  # llama.cpp states of earlier prompts kept in RAM for reuse
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str  # "system", "user" or "assistant"
+    content: str
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """What the answer engine needs from a language model."""
+
+    name: str
+    n_ctx: int
+
+    def render(self, messages: Sequence[Message]) -> str:
+        """The exact prompt text `stream` evaluates for these messages."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+        grammar: str | None = None,
+    ) -> Iterator[str]:
+        """Generate a continuation of `prompt`, yielding text pieces as they are made."""
+        ...
+
+
+def _plain_prompt(messages: Sequence[Message]) -> str:
+    lines = [f"{m.role.capitalize()}: {m.content}" for m in messages]
+    return "\n\n".join(lines) + "\n\nAssistant:"
+
+
+class LlamaGenerator:
+    """A GGUF model run by llama-cpp-python."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        n_ctx: int = 2048,
+        threads: int | None = None,
+        prompt_cache: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.name = self.path.name
+        self._lock = threading.Lock()
+        self.llm = _load_llama(self.path, n_ctx, threads)
+        self.n_ctx = int(self.llm.n_ctx())
+        self._formatter = None
+        self._stops: list[str] = []
+        template = (self.llm.metadata or {}).get("tokenizer.chat_template")
+        if template:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            eos = self._token_text(self.llm.token_eos())
+            bos = self._token_text(self.llm.token_bos())
+            self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+            self._stops = [eos] if eos else []
+        self.has_chat_template = self._formatter is not None
+        self.cache = None
+        if prompt_cache:
+            self.set_prompt_cache(True)
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self.llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
+
+    def set_prompt_cache(self, enabled: bool) -> None:
+        """Keep llama.cpp states of earlier prompts in RAM, so a prompt that shares a prefix
+        with an earlier one (the instructions and examples, a conversation's earlier turns)
+        only evaluates what is new, even if other prompts were run in between."""
+        from llama_cpp import LlamaRAMCache
+
+        with self._lock:
+            self.cache = LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES) if enabled else None
+            self.llm.set_cache(self.cache)
+
+    def reset(self) -> None:
+        """Forget the evaluated context (and the prompt cache): the next prompt starts cold."""
+        with self._lock:
+            self.llm.reset()
+            if self.cache is not None:
+                from llama_cpp import LlamaRAMCache
+
+                self.cache = LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES)
+                self.llm.set_cache(self.cache)
+
+    def render(self, messages: Sequence[Message]) -> str:
+        if self._formatter is None:
+            return _plain_prompt(messages)
+        result = self._formatter(
+            messages=[{"role": m.role, "content": m.content} for m in messages]
+        )
+        return result.prompt
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+        grammar: str | None = None,
+    ) -> Iterator[str]:
+        compiled = None
+        if grammar:
+            from llama_cpp import LlamaGrammar
+
+            compiled = LlamaGrammar.from_string(grammar, verbose=False)
+        tokens = self.tokenize(prompt)
+        room = self.n_ctx - len(tokens)
+        if room < 1:
+            raise ValueError(f"prompt of {len(tokens)} tokens does not fit in {self.n_ctx}")
+        with self._lock:
+            if len(tokens) > 1:
+                # Evaluate all but the last prompt token first (reusing whatever prefix the
+                # context or the prompt cache already holds), so the last token is always
+                # evaluated alone: batch shapes change llama.cpp's float rounding, and this
+                # keeps greedy output identical whether the prompt was cached or not.
+                for _ in self.llm.create_completion(tokens[:-1], max_tokens=1, stream=True):
+                    pass
+            pieces = self.llm.create_completion(
+                tokens,
+                max_tokens=min(max_tokens, room),
+                temperature=temperature,
+                top_k=1 if temperature <= 0 else 40,
+                repeat_penalty=1.0,
+                stop=[*self._stops, *stop],
+                grammar=compiled,
+                stream=True,
+                seed=0,
+            )
+            for piece in pieces:
+                text = piece["choices"][0]["text"]
+                if text:
+                    yield text
+
+
+def _load_llama(path: Path, n_ctx: int, threads: int | None):
+    if not path.is_file():
+        raise ModelNotFound(f"model file {path} not found: {FIX}")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise ModelNotFound(f"cannot read model file {path}: {exc.strerror}; {FIX}") from None
+    if magic != b"GGUF":
+        raise ModelNotFound(f"{path} is not a GGUF model file: {FIX}")
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        raise ModelNotFound("llama-cpp-python is not installed: run `make setup`") from None
+    threads = threads or max(1, len(os.sched_getaffinity(0)))
+    try:
+        return Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ModelNotFound(f"cannot load model {path} (damaged or unsupported GGUF); {FIX}") from (
+            exc
+        )
+
+
+_MODELS: dict[tuple[str, int], LlamaGenerator] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def load_generator(
+    path: str | Path, n_ctx: int = 2048, threads: int | None = None
+) -> LlamaGenerator:
+    """The process-wide generator for this model file and context size (loaded on first use)."""
+    key = (str(Path(path).expanduser().resolve()), int(n_ctx))
+    with _MODELS_LOCK:
+        gen = _MODELS.get(key)
+        if gen is None:
+            gen = LlamaGenerator(key[0], n_ctx=n_ctx, threads=threads)
+            _MODELS[key] = gen
+        return gen
+
+
+@atexit.register
+def _close_models() -> None:
+    """Free the models before interpreter teardown (llama-cpp-python's own finaliser fails
+    noisily once its module globals are gone)."""
+    with _MODELS_LOCK:
+        for gen in _MODELS.values():
+            with contextlib.suppress(Exception):  # best effort at exit
+                gen.llm.close()
+        _MODELS.clear()

@@ -1,0 +1,216 @@
+"""Sentence-level evidence and support scoring, shared by answer generation and verification.
+
+- `candidates(hits, text_of)`: the sentences of the retrieved passages, with exact offsets in
+  their documents (sentences shared by overlapping chunks appear once).
+- `rank_evidence(question, sentences, embedder)`: how well each sentence matches the question:
+  embedding similarity plus the share of the question's content words it contains.
+- `support_matrix(claims, evidence, embedder)`: how well each evidence sentence supports each
+  answer sentence: the share of the claim's content words found in the evidence, blended with
+  embedding similarity, and halved when one is negated and the other is not.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .chunking import split_sentences
+from .records import Hit
+
+# Weights of the two relevance signals (see qa/eval_refusal.py for how they were chosen).
+DENSE_WEIGHT = 0.6
+LEXICAL_WEIGHT = 0.4
+# Support of a claim by a sentence: this much lexical precision, the rest embedding similarity.
+SUPPORT_LEXICAL = 0.6
+NEGATION_PENALTY = 0.5
+MAX_SENTENCE_CHARS = 600  # longer "sentences" (tables, lists) are cut for scoring only
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are aren't as at be because been
+    before being below between both but by can could did didn't do does doesn't doing don't down
+    during each few for from further had has have having he her here hers herself him himself his
+    how i if in into is isn't it it's its itself just let me more most my myself of off on once
+    only or other our ours ourselves out over own same she should so some such than that that's
+    the their theirs them themselves then there there's these they this those through to too under
+    until up very was wasn't we were weren't what what's when where which while who whom whose why
+    will with would you your yours yourself yourselves yes no not never also however said says
+    say tell told according many much one ones two does there's whats who's name named called
+    kind type sort way thing things get got make made use used""".split()
+)
+NEGATIONS = frozenset("not no never n't neither nor cannot without none nothing".split())
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+
+
+def stem(word: str) -> str:
+    """A light suffix-stripper: enough to match deny/denied/denies, report/reports."""
+    w = word.lower().replace("’", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 4 and w.endswith("ied"):
+        return w[:-3] + "y"
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(w) > len(suffix) + 3 and w.endswith(suffix) and not w.endswith("ss"):
+            return w[: -len(suffix)]
+    return w
+
+
+def words(text: str) -> list[str]:
+    return [m.group(0) for m in _WORD.finditer(text)]
+
+
+def terms(text: str) -> list[str]:
+    """Content-word stems of `text`, in order, without stopwords."""
+    out = []
+    for w in words(text):
+        lw = w.lower().replace("’", "'")
+        if lw in STOPWORDS or (len(lw) < 2 and not lw.isdigit()):
+            continue
+        out.append(stem(lw))
+    return out
+
+
+def negated(text: str) -> bool:
+    return any(w.lower() in NEGATIONS or w.lower().endswith("n't") for w in words(text))
+
+
+def coverage(query_terms: Sequence[str], text_terms: set[str]) -> float:
+    """Share of the (distinct) query terms that occur in the text."""
+    q = set(query_terms)
+    if not q:
+        return 0.0
+    return sum(1 for t in q if t in text_terms) / len(q)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a retrieved passage, with exact offsets in its document."""
+
+    source: str
+    start: int
+    end: int
+    text: str
+    page: int | None = None
+    chunk_id: int | None = None
+    rank: int = 0  # rank of the passage it came from (0 = best)
+    dense: float = 0.0  # cosine similarity to the question
+    lexical: float = 0.0  # share of the question's terms it contains
+    score: float = 0.0  # DENSE_WEIGHT * dense + LEXICAL_WEIGHT * lexical
+
+
+def candidates(hits: Sequence[Hit], text_of: Callable[[str], str]) -> list[Sentence]:
+    """The sentences of `hits`, best passage first, each once."""
+    seen: set[tuple[str, int, int]] = set()
+    out: list[Sentence] = []
+    for rank, hit in enumerate(hits):
+        text = text_of(hit.source)
+        for a, b in split_sentences(text, hit.start, hit.end):
+            key = (hit.source, a, b)
+            if key in seen or not terms(text[a:b]):
+                continue
+            seen.add(key)
+            out.append(Sentence(hit.source, a, b, text[a:b], hit.page, hit.chunk_id, rank))
+    return out
+
+
+_VECTORS: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_VECTORS_MAX = 8192
+_VECTORS_LOCK = threading.Lock()
+
+
+def embed(embedder, texts: Sequence[str]) -> np.ndarray:
+    """Embed texts (cut to MAX_SENTENCE_CHARS), reusing vectors of texts seen recently: the
+    same sentences come back when ranking evidence, verifying, and in follow-up turns."""
+    texts = [t[:MAX_SENTENCE_CHARS] for t in texts]
+    name = getattr(embedder, "name", type(embedder).__name__)
+    with _VECTORS_LOCK:
+        cached = {t: _VECTORS.get((name, t)) for t in texts}
+    missing = list(dict.fromkeys(t for t, v in cached.items() if v is None))
+    if missing:
+        for t, v in zip(missing, embedder.embed(missing), strict=True):
+            cached[t] = v
+        with _VECTORS_LOCK:
+            for t in missing:
+                _VECTORS[(name, t)] = cached[t]
+            while len(_VECTORS) > _VECTORS_MAX:
+                _VECTORS.popitem(last=False)
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.vstack([cached[t] for t in texts]).astype(np.float32, copy=False)
+
+
+def rank_evidence(question: str, sentences: Sequence[Sentence], embedder) -> list[Sentence]:
+    """The sentences scored against the question, best first."""
+    if not sentences:
+        return []
+    vecs = embed(embedder, [question, *[s.text for s in sentences]])
+    dense = vecs[1:] @ vecs[0]
+    q_terms = terms(question)
+    scored = []
+    for s, d in zip(sentences, dense, strict=True):
+        lex = coverage(q_terms, set(terms(s.text)))
+        score = DENSE_WEIGHT * float(d) + LEXICAL_WEIGHT * lex
+        scored.append(replace(s, dense=float(d), lexical=lex, score=score))
+    scored.sort(key=lambda s: (-s.score, s.rank, s.start))
+    return scored
+
+
+def specifics(text: str) -> set[str]:
+    """Stems of the names and numbers in `text` (capitalised words not opening a sentence,
+    words with digits): the details a grounded claim must not invent."""
+    out = set()
+    ws = words(text)
+    for i, w in enumerate(ws):
+        lw = w.lower()
+        if lw in STOPWORDS:
+            continue
+        if any(ch.isdigit() for ch in w) or (i > 0 and w[:1].isupper()):
+            out.add(stem(lw))
+    return out
+
+
+def lexical_precision(claim: str, evidence: str, question: str = "") -> float:
+    """Share of the claim's content terms that the evidence contains; the terms the question
+    did not already contain (what the claim adds) count double, and an invented name or
+    number (one in neither the evidence nor the question) halves the score."""
+    c = set(terms(claim))
+    if not c:
+        return 0.0
+    e = set(terms(evidence))
+    q = set(terms(question))
+    base = sum(1 for t in c if t in e) / len(c)
+    novel = c - q
+    if novel:
+        base = 0.5 * base + 0.5 * sum(1 for t in novel if t in e) / len(novel)
+    if specifics(claim) - e - q:
+        base *= NEGATION_PENALTY
+    return base
+
+
+def support_matrix(
+    claims: Sequence[str], evidence: Sequence[str], embedder, question: str = ""
+) -> np.ndarray:
+    """support[i, j] in [0, 1]: how well evidence j supports claim i (as an answer to
+    `question`, whose own words a claim may repeat without support)."""
+    out = np.zeros((len(claims), len(evidence)), dtype=np.float32)
+    if not claims or not evidence:
+        return out
+    vecs = embed(embedder, [*claims, *evidence])
+    cos = np.clip(vecs[: len(claims)] @ vecs[len(claims) :].T, 0.0, 1.0)
+    for i, c in enumerate(claims):
+        c_neg = negated(c)
+        for j, e in enumerate(evidence):
+            value = (
+                SUPPORT_LEXICAL * lexical_precision(c, e, question)
+                + (1 - SUPPORT_LEXICAL) * cos[i, j]
+            )
+            if c_neg != negated(e):
+                value *= NEGATION_PENALTY
+            out[i, j] = value
+    return out

@@ -1,0 +1,291 @@
+"""The answer engine: citation checking with a fake generator (logic), and the real default
+model on the sample corpus (behaviour)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+import pytest
+from conftest import FORD_QUESTION
+
+import qa
+from qa.answer import Options, ask, ask_stream, open_index
+from qa.errors import BadInput, ModelNotFound
+from qa.followup import Turn
+from qa.records import Answer
+
+
+class FakeGenerator:
+    """A `qa.llm.Generator` that replies with `reply(prompt)` (a string or a function of the
+    prompt), streamed word by word, and records the prompts it was given."""
+
+    name = "fake"
+    n_ctx = 4096
+
+    def __init__(self, reply) -> None:
+        self.reply = reply
+        self.prompts: list[str] = []
+
+    def render(self, messages: Sequence) -> str:
+        return "\n".join(f"{m.role}: {m.content}" for m in messages)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, prompt: str, *, max_tokens: int, **kwargs) -> Iterator[str]:
+        self.prompts.append(prompt)
+        text = self.reply(prompt) if callable(self.reply) else self.reply
+        yield from re.findall(r"\S+\s*", text)
+
+
+def source_number(prompt: str, phrase: str) -> int:
+    """The number the prompt gave to the source that contains `phrase`."""
+    for m in re.finditer(r"^\[(\d+)\] (.*)$", prompt, re.MULTILINE):
+        if phrase in m.group(2):
+            return int(m.group(1))
+    raise AssertionError(f"{phrase!r} is not a source in the prompt:\n{prompt}")
+
+
+@pytest.fixture
+def fake_index(docs, settings, fake_embedder):
+    index = qa.Index.build([docs], settings.index_dir, settings=settings, embedder=fake_embedder)
+    yield index
+    index.close()
+
+
+CATS_Q = "How much of the day do cats sleep?"
+CATS = "Cats sleep for most of the day."
+
+
+STRICT = Options(fallback=False)  # no extractive fallback: see the model's answer checked
+
+
+def ask_fake(index, reply, question=CATS_Q, **kwargs) -> tuple[Answer, FakeGenerator]:
+    gen = FakeGenerator(reply)
+    kwargs.setdefault("options", STRICT)
+    return ask(question, index=index, model=gen, **kwargs), gen
+
+
+def assert_exact(index, answer: Answer) -> None:
+    for c in answer.citations:
+        assert index.document_text(c.source)[c.start : c.end] == c.quote
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    numbers = [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
+    assert sorted(set(numbers)) == [c.n for c in answer.citations]
+    assert list(dict.fromkeys(numbers)) == sorted(set(numbers))  # in order of appearance
+
+
+def test_a_supported_citation_maps_to_the_exact_sentence(fake_index):
+    answer, gen = ask_fake(fake_index, lambda p: f"{CATS} [{source_number(p, CATS)}]")
+    assert not answer.refused
+    assert [c.quote for c in answer.citations] == [CATS]
+    assert answer.text == "Cats sleep for most of the day [1]."
+    assert answer.claims[0].supported and answer.claims[0].citations == (1,)
+    assert answer.passages and all(CATS in h.text or h.source for h in answer.passages)
+    assert_exact(fake_index, answer)
+    assert f"Question: {CATS_Q}" in gen.prompts[0]
+
+
+def test_a_marker_that_points_nowhere_is_removed(fake_index):
+    answer, gen = ask_fake(fake_index, lambda p: f"{CATS} [{source_number(p, CATS)}][7]")
+    assert "[7]" not in answer.text
+    assert [c.quote for c in answer.citations] == [CATS]
+    assert_exact(fake_index, answer)
+
+
+def test_only_hallucinated_markers_get_the_best_sentence_instead(fake_index):
+    answer, _ = ask_fake(fake_index, f"{CATS} [7] [12]")
+    assert "[7]" not in answer.text and "[12]" not in answer.text
+    assert [c.quote for c in answer.citations] == [CATS]
+
+
+def test_without_markers_the_best_supporting_sentence_is_attached(fake_index):
+    answer, _ = ask_fake(fake_index, "Cats sleep for most of the day")
+    assert not answer.refused
+    assert [c.quote for c in answer.citations] == [CATS]
+    assert answer.text.endswith("[1]")
+    assert_exact(fake_index, answer)
+
+
+def test_markers_in_quotes_or_code_are_not_citations(fake_index):
+    def reply(prompt: str) -> str:
+        n = source_number(prompt, CATS)
+        return f'Cats sleep for most of the day ("[2]" and `x[3]`) [{n}].'
+
+    answer, _ = ask_fake(fake_index, reply)
+    assert '"[2]"' in answer.text and "`x[3]`" in answer.text
+    assert [c.quote for c in answer.citations] == [CATS]
+    assert answer.text.count("[1]") == 1
+
+
+def test_an_unsupported_claim_loses_its_citation(fake_index):
+    def reply(prompt: str) -> str:
+        n = source_number(prompt, CATS)
+        return f"{CATS} [{n}] Penguins invented the telescope on Jupiter in 1492 [{n}]."
+
+    answer, _ = ask_fake(fake_index, reply)
+    assert [c.supported for c in answer.claims] == [True, False]
+    assert answer.claims[1].citations == ()
+    assert "Jupiter" not in answer.text  # unsupported sentences are dropped from the answer
+    assert [c.quote for c in answer.citations] == [CATS]
+
+
+def test_a_contradicting_claim_is_not_supported(fake_index):
+    answer, _ = ask_fake(fake_index, lambda p: f"Cats never sleep [{source_number(p, CATS)}].")
+    assert answer.refused
+    assert answer.citations == ()
+
+
+def test_citations_are_renumbered_in_order_of_appearance(docs, settings, fake_embedder):
+    index = qa.Index.build([docs], settings.index_dir, settings=settings, embedder=fake_embedder)
+    purr = "A cat purrs when it is content."
+
+    def reply(prompt: str) -> str:
+        a, b = source_number(prompt, purr), source_number(prompt, CATS)
+        return f"A cat purrs when it is content [{a}]. Cats sleep for most of the day [{b}]."
+
+    answer, _ = ask_fake(index, reply, question="Do cats sleep and purr when content?")
+    assert [c.quote for c in answer.citations] == [purr, CATS]
+    assert answer.text == f"A cat purrs when it is content [1]. {CATS[:-1]} [2]."
+    assert_exact(index, answer)
+
+
+def test_the_model_saying_the_documents_do_not_say_is_a_refusal(fake_index):
+    answer, _ = ask_fake(fake_index, "The documents don't say how long cats sleep.")
+    assert answer.refused and answer.citations == ()
+    assert answer.text.startswith("The documents don't say")
+
+
+def test_a_failed_answer_falls_back_to_the_best_sentence_when_retrieval_is_strong(fake_index):
+    answer, _ = ask_fake(fake_index, "Cats never sleep.", options=Options())
+    assert not answer.refused and answer.mode == "extractive"
+    assert [c.quote for c in answer.citations] == [CATS]
+    weak = Options(fallback_min=0.99)
+    answer, _ = ask_fake(fake_index, "Cats never sleep.", options=weak)
+    assert answer.refused
+
+
+def test_an_unrelated_question_is_refused_without_generating(fake_index):
+    answer, gen = ask_fake(fake_index, "Leonardo painted it [1].", question="Who painted Guernica?")
+    assert answer.refused and answer.citations == ()
+    assert gen.prompts == []
+
+
+def test_stream_yields_text_pieces_then_the_answer(fake_index):
+    gen = FakeGenerator(lambda p: f"{CATS} [{source_number(p, CATS)}]")
+    items = list(ask_stream(CATS_Q, index=fake_index, model=gen))
+    assert isinstance(items[-1], Answer)
+    assert all(isinstance(x, str) for x in items[:-1]) and len(items) > 3
+    assert "".join(items[:-1]).startswith(CATS)
+    timings = items[-1].timings
+    assert set(timings) == {"retrieve", "prompt", "first_token", "generate", "verify", "total"}
+    assert timings["total"] >= timings["retrieve"] + timings["generate"]
+
+
+def test_extractive_mode_quotes_the_best_sentence(fake_index):
+    answer = ask(CATS_Q, index=fake_index, mode="extractive")
+    assert not answer.refused and answer.mode == "extractive"
+    assert answer.citations[0].quote == CATS
+    assert answer.text == "Cats sleep for most of the day [1]."
+    assert_exact(fake_index, answer)
+
+
+def test_extractive_mode_refuses_an_unrelated_question(fake_index):
+    answer = ask("Who painted Guernica?", index=fake_index, mode="extractive")
+    assert answer.refused and answer.citations == () and answer.mode == "extractive"
+
+
+def test_an_index_path_is_opened_once(docs, settings, fake_embedder, monkeypatch):
+    monkeypatch.setattr("qa.index.get_embedder", lambda name: fake_embedder)
+    qa.Index.build([docs], settings.index_dir, settings=settings, embedder=fake_embedder).close()
+    first = open_index(settings.index_dir, settings)
+    assert open_index(str(settings.index_dir), settings) is first
+
+
+def test_a_missing_model_raises_model_not_found(fake_index, tmp_path):
+    with pytest.raises(ModelNotFound, match="make model"):
+        ask(CATS_Q, index=fake_index, model=tmp_path / "nope.gguf")
+    # extractive mode needs no model
+    assert not ask(
+        CATS_Q, index=fake_index, model=tmp_path / "nope.gguf", mode="extractive"
+    ).refused
+
+
+@pytest.mark.parametrize("question", ["", "   "])
+def test_an_empty_question_is_bad_input(fake_index, question):
+    with pytest.raises(BadInput):
+        ask(question, index=fake_index, mode="extractive")
+
+
+def test_an_unknown_mode_is_bad_input(fake_index):
+    with pytest.raises(BadInput, match="mode"):
+        ask(CATS_Q, index=fake_index, mode="magic")
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        [Turn("Where is Mount Etna?")],
+        [("Where is Mount Etna?", "On Sicily [1].")],
+        [Answer(question="Where is Mount Etna?", text="On Sicily [1].")],
+    ],
+)
+def test_history_rewrites_a_follow_up(fake_index, history):
+    answer = ask("Does it erupt often?", index=fake_index, history=history, mode="extractive")
+    assert "Etna" in answer.query
+    assert answer.citations and "erupts often" in answer.citations[0].quote
+
+
+# --- the real default model on the sample corpus ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real(corpus_index):
+    # one thread: robust on a busy 2-core machine (greedy decoding gives the same answers)
+    return corpus_index, corpus_index.settings.with_(threads=1)
+
+
+def _affirms_with_completely_false(index, answer: Answer) -> None:
+    assert not answer.refused, answer.text
+    assert not re.match(r"\s*no\b", answer.text, re.IGNORECASE)
+    assert not re.search(r"\b(did not|didn't|never) deny", answer.text, re.IGNORECASE)
+    quotes = [c for c in answer.citations if "completely false" in c.quote]
+    assert quotes, answer.citations
+    for c in answer.citations:
+        assert index.document_text(c.source)[c.start : c.end] == c.quote
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["llm", "extractive"])
+def test_real_ford_question_is_answered_with_the_exact_quote(real, mode):
+    index, settings = real
+    answer = ask(FORD_QUESTION, index=index, mode=mode, settings=settings)
+    _affirms_with_completely_false(index, answer)
+    assert answer.mode == mode or (mode == "llm" and answer.mode == "extractive")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["llm", "extractive"])
+def test_real_question_the_documents_do_not_answer_is_refused(real, mode):
+    index, settings = real
+    answer = ask("Who is the CEO of Apple?", index=index, mode=mode, settings=settings)
+    assert answer.refused and answer.citations == ()
+    assert answer.text.startswith("The documents don't say")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["llm", "extractive"])
+def test_real_follow_up_is_rewritten_and_answered(real, mode):
+    index, settings = real
+    first = ask(FORD_QUESTION, index=index, mode=mode, settings=settings)
+    answer = ask(
+        "And did Xiaomi deny it too?", index=index, history=[first], mode=mode, settings=settings
+    )
+    assert "Xiaomi" in answer.query
+    assert re.search(r"report|den(y|ied)", answer.query, re.IGNORECASE)
+    assert answer.query != "And did Xiaomi deny it too?"
+    assert not answer.refused, answer.text
+    assert answer.citations and answer.citations[0].n == 1
+    for c in answer.citations:
+        assert index.document_text(c.source)[c.start : c.end] == c.quote
