@@ -1,5 +1,264 @@
-"""`qa ask`, `qa chat`, `qa doctor` (filled in with the answer engine)."""
+"""`qa ask`, `qa chat` and `qa doctor`: thin faces over `qa.answer` and the index."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import textwrap
+from pathlib import Path
 
 
 def add_commands(command, index_option) -> None:
-    pass
+    def answer_options(p: argparse.ArgumentParser) -> None:
+        index_option(p)
+        p.add_argument("--model", type=Path, metavar="PATH", help="GGUF model file (or QA_MODEL)")
+        p.add_argument(
+            "--no-llm",
+            action="store_true",
+            help="extractive mode: quote the best-supporting sentence, no model",
+        )
+        p.add_argument("-k", type=int, metavar="N", help="passages to retrieve (default 5)")
+        p.add_argument("--temperature", type=float, metavar="T", help="sampling (default 0)")
+
+    p = command("ask", "answer a question from the indexed documents, with citations", _ask)
+    p.add_argument("question")
+    answer_options(p)
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print one object {"answer", "refused", "citations", "timings", ...}',
+    )
+
+    p = command("chat", "an interactive conversation (follow-up questions keep context)", _chat)
+    answer_options(p)
+
+    p = command("doctor", "check the set-up: models, embedder, index; say what to fix", _doctor)
+    index_option(p)
+    p.add_argument("--model", type=Path, metavar="PATH", help="GGUF model file to check")
+
+
+def _settings(args):
+    from .cli import settings_from
+
+    settings = settings_from(args)
+    if getattr(args, "temperature", None) is not None:
+        settings = settings.with_(temperature=args.temperature)
+    return settings
+
+
+def _mode(args) -> str:
+    return "extractive" if args.no_llm else "llm"
+
+
+def _stream(question: str, args, settings, history, out) -> object:
+    """Run one question; stream pieces to `out` (if given); return the final Answer."""
+    from . import answer as engine
+    from .errors import ModelNotFound
+    from .records import Answer
+
+    streamed: list[str] = []
+    try:
+        for item in engine.ask_stream(
+            question,
+            index=settings.index_dir,
+            history=history,
+            k=settings.k,
+            model=settings.model if args.model else None,
+            mode=_mode(args),
+            settings=settings,
+        ):
+            if isinstance(item, Answer):
+                return item, "".join(streamed)
+            streamed.append(item)
+            if out is not None:
+                out.write(item)
+                out.flush()
+    except ModelNotFound as exc:
+        raise ModelNotFound(f"{exc} (or answer without a model: --no-llm)") from None
+    raise RuntimeError("the answer engine ended without an answer")
+
+
+def _ask(args) -> int:
+    settings = _settings(args)
+    out = None if args.json else sys.stdout
+    answer, streamed = _stream(args.question, args, settings, None, out)
+    if args.json:
+        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    _finish(answer, streamed)
+    return 0
+
+
+def _finish(answer, streamed: str) -> None:
+    """After streaming: the verified text if it differs, then the numbered sources."""
+    if streamed.strip() != answer.text.strip():
+        if streamed.strip():
+            print("\n\nVerified answer (citations checked against the sources):")
+        print(answer.text, end="")
+    print()
+    if answer.refused:
+        return
+    if answer.citations:
+        print("\nSources:")
+    for c in answer.citations:
+        where = f"{c.source}:{c.start}-{c.end}"
+        if c.page is not None:
+            where += f" (page {c.page})"
+        print(f"[{c.n}] {where}")
+        quote = " ".join(c.quote.split())
+        print(textwrap.fill(f"“{quote}”", 100, initial_indent="    ", subsequent_indent="    "))
+
+
+HELP = "Ask a question about your documents. /clear starts over, /exit (or Ctrl-D) quits."
+
+
+def _chat(args) -> int:
+    from .errors import QAError
+
+    settings = _settings(args)
+    _preflight(args, settings)
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401  (line editing and history for input())
+    print(HELP)
+    history: list = []
+    while True:
+        try:
+            question = input("\n› ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not question:
+            continue
+        if question in ("/exit", "/quit"):
+            return 0
+        if question == "/clear":
+            history.clear()
+            print("(conversation cleared)")
+            continue
+        try:
+            answer, streamed = _stream(question, args, settings, history, sys.stdout)
+        except KeyboardInterrupt:
+            print("\n(stopped)")
+            continue
+        except QAError as exc:  # one bad turn does not end the session
+            print(f"\nqa: error: {exc}", file=sys.stderr)
+            continue
+        _finish(answer, streamed)
+        if answer.query and answer.query != question:
+            print(f"(follow-up searched as: {answer.query})")
+        history.append(answer)
+
+
+def _preflight(args, settings) -> None:
+    """Fail before the first question if the index or the model is missing."""
+    from .answer import open_index
+
+    open_index(settings.index_dir, settings)
+    if not args.no_llm and not Path(settings.model).is_file():
+        from .errors import ModelNotFound
+        from .llm import FIX
+
+        raise ModelNotFound(f"no model file at {settings.model}: {FIX} (or use --no-llm)")
+
+
+# --- doctor ---------------------------------------------------------------------------
+
+
+class _Report:
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def ok(self, what: str, detail: str = "") -> None:
+        print(f"  ok    {what}" + (f": {detail}" if detail else ""))
+
+    def warn(self, what: str, fix: str) -> None:
+        print(f"  warn  {what}: {fix}")
+
+    def fail(self, what: str, fix: str) -> None:
+        self.failures += 1
+        print(f"  FAIL  {what}: {fix}")
+
+
+def _doctor(args) -> int:
+    import importlib.util
+    import platform
+
+    from . import __version__, config
+
+    settings = _settings(args)
+    r = _Report()
+    print(f"qa {__version__}, Python {platform.python_version()}, {settings.threads} threads")
+
+    print("packages")
+    for module, package in [
+        ("torch", "torch==2.13.0"),
+        ("sentence_transformers", "sentence-transformers"),
+        ("faiss", "faiss-cpu"),
+        ("llama_cpp", "llama-cpp-python"),
+        ("gradio", "gradio"),
+    ]:
+        if importlib.util.find_spec(module) is None:
+            r.fail(package, "not installed: run `make setup`")
+        else:
+            r.ok(package)
+
+    print("embedder")
+    try:
+        from .embed import get_embedder
+
+        emb = get_embedder(settings.embed_model)
+        vec = emb.embed(["a test sentence"])
+        r.ok(emb.name, f"{emb.dimension}-d vectors, {emb.max_tokens} tokens per chunk, loads")
+        assert vec.shape == (1, emb.dimension)
+    except Exception as exc:
+        r.fail(f"embedder {settings.embed_model}", f"{exc}")
+
+    print("answer model")
+    model = Path(settings.model)
+    if not model.is_file():
+        r.fail(str(model), "missing: run `make model`, or pass --model PATH (or use --no-llm)")
+    else:
+        if model.name == config.DEFAULT_GGUF:
+            from .models import sha256
+
+            if sha256(model) != config.DEFAULT_GGUF_SHA256:
+                r.fail(str(model), "wrong sha256 (damaged?): delete it and run `make model`")
+        try:
+            from .llm import load_generator
+
+            gen = load_generator(model, settings.n_ctx, settings.threads)
+            piece = next(iter(gen.stream("Hello", max_tokens=1, temperature=0.0)), "")
+            r.ok(str(model), f"loads, decodes a token ({piece!r})")
+        except Exception as exc:
+            r.fail(str(model), f"{exc}")
+
+    print("index")
+    try:
+        from .index import Index
+
+        index = Index.open(settings.index_dir, settings=settings)
+        docs = index.documents()
+        vectors = index._current_vectors()
+        chunks = len(index)
+        if vectors.ntotal != chunks:
+            r.fail(
+                str(settings.index_dir),
+                f"{chunks} chunks but {vectors.ntotal} vectors: run `qa index --rebuild`",
+            )
+        elif not docs:
+            r.warn(str(settings.index_dir), "empty: run `qa index PATH`")
+        else:
+            r.ok(
+                f"{settings.index_dir}/",
+                f"{len(docs)} documents, {chunks} chunks, embedder {index.manifest['embedder']['name']}",
+            )
+    except Exception as exc:
+        r.fail(str(settings.index_dir), str(exc))
+
+    if r.failures:
+        print(f"{r.failures} problem(s) found.")
+        return 1
+    print("All good.")
+    return 0
