@@ -42,14 +42,18 @@ $(MODEL): | $(STAMP)
 index: setup
 	$(BIN)/qa index corpus
 
-## run: set up, index the sample corpus and start the interactive chat
+## run: set up, index the sample corpus and open the browser chat at http://127.0.0.1:7860
 run: index
+	$(BIN)/python app.py
+
+## chat: the same, in the terminal
+chat: index
 	$(BIN)/qa chat
 
 ## test: set up as needed and run the whole test suite
 test: setup
-	$(BIN)/ruff check qa tests
-	$(BIN)/ruff format --check qa tests
+	$(BIN)/ruff check qa tests app.py
+	$(BIN)/ruff format --check qa tests app.py
 	$(BIN)/python -m pytest -q
 
 ## test-fast: the tests that need no model loading
@@ -57,10 +61,10 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint:
-	$(BIN)/ruff check qa tests && $(BIN)/ruff format --check qa tests
+	$(BIN)/ruff check qa tests app.py && $(BIN)/ruff format --check qa tests app.py
 
 format:
-	$(BIN)/ruff check --fix qa tests && $(BIN)/ruff format qa tests
+	$(BIN)/ruff check --fix qa tests app.py && $(BIN)/ruff format qa tests app.py
 
 bench: setup
 	$(BIN)/qa bench index
