@@ -13,7 +13,6 @@ from the stored vectors (no re-embedding), so SQLite ids and FAISS ids always ag
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -29,8 +28,9 @@ from . import __version__
 from .chunking import chunk_document
 from .config import DEFAULT_EMBEDDER, Settings
 from .embed import Embedder, SentenceTransformerEmbedder, get_embedder
-from .errors import BadInput, IndexCorrupt, IndexLocked, IndexMismatch, IndexNotFound
+from .errors import BadInput, IndexCorrupt, IndexMismatch, IndexNotFound
 from .loaders import SUFFIXES, Unsupported, iter_files, load
+from .lockfile import FileLock as _FileLock
 from .records import Chunk, Document, DocumentInfo, Hit, IndexReport, Skipped
 from .store import Store
 from .vectors import VectorIndex
@@ -543,41 +543,6 @@ def clear(directory: Path) -> None:
             (directory / name).unlink(missing_ok=True)
         for old in directory.glob("vectors-*.faiss*"):
             old.unlink(missing_ok=True)
-
-
-class _FileLock:
-    """An exclusive, non-blocking lock file: one writer per index, others fail fast."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-        self._depth = 0
-
-    def __enter__(self):
-        if self._depth == 0:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                os.close(fd)
-                raise IndexLocked(
-                    f"another process (pid {holder}) is writing to {self.path.parent}/; "
-                    "wait for it to finish and try again"
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
-            self._fd = fd
-        self._depth += 1
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._depth -= 1
-        if self._depth == 0 and self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
 
 
 def _manifest_for(settings: Settings, embedder: Embedder) -> dict:
