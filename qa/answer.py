@@ -275,8 +275,10 @@ def ask_stream(
 
     t1 = time.perf_counter()
     sources: list[Source] = group_sources(evidence.ranked, options.style, options.max_sources)
+    # A base model (no chat template) only follows the format from worked examples.
+    examples = options.examples or not getattr(generator, "has_chat_template", True)
     prompt = build(
-        query, sources, generator, settings.max_answer_tokens, options.examples, options.best_last
+        query, sources, generator, settings.max_answer_tokens, examples, options.best_last
     )
     t2 = time.perf_counter()
     timings["prompt"] = t2 - t1

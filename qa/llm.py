@@ -4,7 +4,7 @@ llama-cpp-python implementation for local GGUF models.
 One `LlamaGenerator` per (model path, context size) per process (`load_generator`), because
 loading is the slow part; a lock serialises generation because one `llama_cpp.Llama` is not
 re-entrant. Prompts are chat messages rendered with the chat template stored in the GGUF
-metadata (a plain "Role: text" prompt for base models without one), so the prompt that is
+metadata (a completion-style "... Answer:" prompt for base models without one), so the prompt that is
 counted is exactly the prompt that is evaluated. A missing or unreadable model file raises
 `ModelNotFound` that names the fix; llama.cpp's own errors never reach the user.
 """
@@ -58,9 +58,16 @@ class Generator(Protocol):
         ...
 
 
-def _plain_prompt(messages: Sequence[Message]) -> str:
-    lines = [f"{m.role.capitalize()}: {m.content}" for m in messages]
-    return "\n\n".join(lines) + "\n\nAssistant:"
+def completion_prompt(messages: Sequence[Message]) -> str:
+    """A completion-style prompt for base models (no chat template): the instructions, then
+    each exchange as its text followed by "Answer: ...", ending with an open "Answer:"."""
+    parts = []
+    for m in messages:
+        if m.role == "assistant":
+            parts[-1] += f"\nAnswer: {m.content}"
+        else:
+            parts.append(m.content.strip())
+    return "\n\n".join(parts) + "\nAnswer:"
 
 
 class LlamaGenerator:
@@ -120,7 +127,7 @@ class LlamaGenerator:
 
     def render(self, messages: Sequence[Message]) -> str:
         if self._formatter is None:
-            return _plain_prompt(messages)
+            return completion_prompt(messages)
         result = self._formatter(
             messages=[{"role": m.role, "content": m.content} for m in messages]
         )

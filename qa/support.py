@@ -193,6 +193,49 @@ def lexical_precision(claim: str, evidence: str, question: str = "") -> float:
     return base
 
 
+# Words a faithful answer adds without them being evidence: framing ("the report states"),
+# not content. Everything else a claim adds to the question must be in its evidence.
+FRAMING = frozenset(
+    terms(
+        "answer question source sources document documents text passage article report reports "
+        "reported state states stated mention mentions mentioned write writes written indicate "
+        "indicates indicated suggest suggests suggested according yes no true correct"
+    )
+)
+
+
+def _similar(term: str, pool: set[str]) -> bool:
+    """`term` or a word sharing its first five letters (produce/production) is in `pool`."""
+    if term in pool:
+        return True
+    if len(term) < 6 or term.isdigit():
+        return False
+    head = term[:5]
+    return any(len(t) >= 5 and t[:5] == head for t in pool)
+
+
+def unsupported(claim: str, evidence: str, question: str = "") -> list[str]:
+    """The content terms `claim` adds to `question` that `evidence` does not contain
+    (framing words aside): an empty list means nothing in the claim is invented."""
+    e = set(terms(evidence))
+    q = set(terms(question))
+    out = []
+    for t in dict.fromkeys(terms(claim)):
+        if t in q or t in FRAMING or _similar(t, e):
+            continue
+        out.append(t)
+    return out
+
+
+def relevance(claim: str, question: str) -> float:
+    """Share of the question's content terms the claim repeats (1.0 for a question without any)."""
+    q = set(terms(question))
+    if not q:
+        return 1.0
+    c = set(terms(claim))
+    return sum(1 for t in q if _similar(t, c)) / len(q)
+
+
 def support_matrix(
     claims: Sequence[str], evidence: Sequence[str], embedder, question: str = ""
 ) -> np.ndarray:

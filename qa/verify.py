@@ -2,10 +2,16 @@
 
 The model's answer is split into claims (sentences). Each `[n]` marker is parsed (markers in
 quotes or code spans are text, not citations) and mapped to the evidence sentence of source n
-that best supports the claim. A marker survives only if that support is high enough; markers
-that point nowhere (`[7]` of 3 sources) or at unsupportive text are removed. A claim left
-without a citation gets the best-supporting sentence of all sources, if one supports it.
-Surviving citations are renumbered 1..n in order of appearance.
+that best supports the claim. A citation survives only if that sentence supports the claim
+(support score, see `qa.support.support_matrix`) AND contains every content word the claim adds
+to the question (`qa.support.unsupported`): a 135M model's fluent embellishments ("... by a
+Chinese insider") fail the second test even when the first is high. A claim that fails is cut
+back at a clause boundary ("Ford denied the report, citing ..." -> "Ford denied the report.")
+when the shorter claim passes; otherwise it is dropped. Markers that point nowhere (`[7]` of 3
+sources) or at unsupportive text are removed; a claim left without a citation gets the
+best-supporting sentence of all sources, if one supports it. Claims that share far fewer of the
+question's words than the best claim (off-topic sentences) are dropped. Surviving citations are
+renumbered 1..n in order of appearance.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from dataclasses import dataclass
 from .chunking import split_sentences
 from .prompting import REFUSAL, Source
 from .records import Citation, Claim
-from .support import Sentence, support_matrix, terms
+from .support import Sentence, relevance, support_matrix, terms, unsupported
 
 # A claim is supported by a sentence at this support or more (lexical precision blended with
 # embedding similarity, see qa.support). Chosen by hand on the sample corpus and CLAPnq dev
@@ -26,12 +32,27 @@ SUPPORT_MIN = 0.5
 # Drop answer sentences that nothing supports when at least one other sentence is supported.
 DROP_UNSUPPORTED = True
 MAX_CLAIMS = 4
+# A claim is kept only if it repeats at least this share of what the best claim repeats of the
+# question's words (drops "The current list of Chinese brands is small." beside the answer).
+RELEVANCE_RATIO = 0.5
+# Where a failing claim may be cut: before these, keeping what comes before.
+_CLAUSE_BREAK = re.compile(
+    r"\s*(?:[,;:]|\s[–—-]\s)\s*|\s+(?=(?:and|but|while|which|who|whose|because|as|with|by|"
+    r"citing|making|including|after|before|since|although|though|where|when)\b)",
+    re.IGNORECASE,
+)
+MIN_CLAUSE_WORDS = 3
 
 _MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 _ANY_MARKER = re.compile(r"\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\]")
 _PROTECTED = re.compile(r"`[^`]*`|\"[^\"]*\"|“[^”]*”")
 _MARKER_AFTER_END = re.compile(r"([.!?])((?:\s*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])+)")
-_PREFIX = re.compile(r"^\s*(?:answer|assistant)\s*:\s*", re.IGNORECASE)
+_PREFIX = re.compile(
+    r"^\s*(?:(?:the\s+)?answer(?:\s+to\s+(?:this|the)\s+question)?(?:\s+is)?|assistant|"
+    r"(?:the\s+)?sources?\s+(?:are|is|says?|states?)|"
+    r"according\s+to\s+the\s+(?:sources?|documents?|text|passages?|report))\s*[:,]\s*",
+    re.IGNORECASE,
+)
 _REFUSES = re.compile(
     r"documents?\s+(?:don'?t|do not|does not|doesn'?t)\s+say|sources?\s+(?:don'?t|do not|does not|"
     r"doesn'?t)\s+(?:say|mention|answer)|not\s+(?:mentioned|provided|stated|specified)|"
@@ -88,17 +109,30 @@ def strip_markers(text: str, found: Sequence[Marker]) -> str:
 
 
 def split_claims(text: str) -> list[str]:
-    """Answer sentences, with markers written after the full stop moved before it."""
+    """Answer sentences, with markers written after the full stop moved before it and
+    framing prefixes ("The answer is:", "According to the sources,") removed."""
     text = _PREFIX.sub("", text.strip())
     text = _MARKER_AFTER_END.sub(lambda m: m.group(2) + m.group(1), text)
     claims, seen = [], set()
     for a, b in split_sentences(text):
-        claim = text[a:b].strip()
+        claim = _PREFIX.sub("", text[a:b].strip())
+        claim = claim[:1].upper() + claim[1:]
         key = " ".join(terms(_ANY_MARKER.sub("", claim))) or claim.lower()
         if claim and key not in seen:
             seen.add(key)
             claims.append(claim)
     return claims
+
+
+def shorter_claims(body: str) -> list[str]:
+    """`body` cut back at each clause boundary, longest first, each ending in a full stop
+    ("Ford denied the report, citing a claim." -> ["Ford denied the report."])."""
+    out = []
+    for m in reversed(list(_CLAUSE_BREAK.finditer(body))):
+        head = body[: m.start()].rstrip(" ,;:–—-")
+        if len(head.split()) >= MIN_CLAUSE_WORDS and head not in out:
+            out.append(head + ".")
+    return out
 
 
 def with_markers(body: str, numbers: Sequence[int]) -> str:
@@ -111,6 +145,42 @@ def with_markers(body: str, numbers: Sequence[int]) -> str:
     return f"{body} {tags}"
 
 
+@dataclass(frozen=True)
+class _Choice:
+    body: str
+    kept: tuple[Sentence, ...]
+    support: float
+    has_content: bool
+    relevance: float
+
+
+def _cited_numbers(ms: Sequence[Marker]) -> list[int]:
+    return list(dict.fromkeys(n for m in ms for n in m.numbers))
+
+
+def _check(
+    row, plain: str, cited: list[int], flat: list[tuple[int, Sentence]], question: str
+) -> tuple[list[Sentence], float]:
+    """The sentences that support one claim (its cited sources first, else the best of all
+    sources) and the claim's best support score."""
+
+    def passes(j: int) -> bool:
+        return row[j] >= SUPPORT_MIN and not unsupported(plain, flat[j][1].text, question)
+
+    found: list[int] = []
+    for n in cited:
+        cols = sorted((j for j, (sn, _) in enumerate(flat) if sn == n), key=lambda j: -row[j])
+        j = next((j for j in cols if passes(j)), None)  # none: points nowhere or unsupported
+        if j is not None and j not in found:
+            found.append(j)
+    if not found:
+        j = next((j for j in sorted(range(len(flat)), key=lambda j: -row[j]) if passes(j)), None)
+        found = [] if j is None else [j]
+    if found:
+        return [flat[j][1] for j in found], max(float(row[j]) for j in found)
+    return [], float(max(row, default=0.0))
+
+
 def verify(
     answer: str, sources: Sequence[Source], embedder, text_of=None, question: str = ""
 ) -> Verified:
@@ -120,51 +190,64 @@ def verify(
     parsed = [(c, markers(c)) for c in claims]
     bodies = [strip_markers(c, ms) for c, ms in parsed]
     flat: list[tuple[int, Sentence]] = [(src.n, s) for src in sources for s in src.sentences]
-    plain = [_ANY_MARKER.sub("", b) for b in bodies]  # bracketed numbers are not content
-    matrix = support_matrix(plain, [s.text for _, s in flat], embedder, question)
+    # Every claim and its shorter forms, scored against every evidence sentence at once.
+    variants = [[b, *shorter_claims(_ANY_MARKER.sub("", b))] for b in bodies]
+    texts = [_ANY_MARKER.sub("", v) for vs in variants for v in vs]  # numbers are not content
+    matrix = support_matrix(texts, [s.text for _, s in flat], embedder, question)
 
-    chosen: list[tuple[str, list[Sentence], float, bool]] = []  # body, sentences, support, content
-    for i, (body, (_, ms)) in enumerate(zip(bodies, parsed, strict=True)):
-        has_content = bool(terms(plain[i]))
-        kept: list[Sentence] = []
-        best = 0.0
-        if has_content and flat:
-            cited = [n for m in ms for n in m.numbers]
-            for n in dict.fromkeys(cited):
-                cols = [j for j, (sn, _) in enumerate(flat) if sn == n]
-                if not cols:
-                    continue  # points nowhere
-                j = max(cols, key=lambda j: matrix[i, j])
-                best = max(best, float(matrix[i, j]))
-                if matrix[i, j] >= SUPPORT_MIN and flat[j][1] not in kept:
-                    kept.append(flat[j][1])
-            if not kept:
-                j = int(matrix[i].argmax())
-                best = max(best, float(matrix[i, j]))
-                if matrix[i, j] >= SUPPORT_MIN:
-                    kept.append(flat[j][1])
-        chosen.append((body, kept, best, has_content))
+    chosen: list[_Choice] = []
+    row = 0
+    for vs, (_, ms) in zip(variants, parsed, strict=True):
+        cited = _cited_numbers(ms)
+        choice = None
+        for v_i, variant in enumerate(vs):
+            plain = texts[row + v_i]
+            if not terms(plain):
+                choice = choice or _Choice(variant, (), 0.0, False, 0.0)
+                break
+            kept, best = _check(matrix[row + v_i], plain, cited, flat, question)
+            if choice is None:  # the full claim, as the model wrote it (if nothing passes)
+                choice = _Choice(variant, (), best, True, relevance(plain, question))
+            if kept:
+                choice = _Choice(variant, tuple(kept), best, True, relevance(plain, question))
+                break
+        row += len(vs)
+        chosen.append(choice)
 
-    any_supported = any(kept for _, kept, _, _ in chosen)
+    top = max((c.relevance for c in chosen if c.kept), default=0.0)
+    chosen = [
+        c
+        if not c.kept or c.relevance >= RELEVANCE_RATIO * top
+        else _Choice(c.body, (), c.support, c.has_content, c.relevance)
+        for c in chosen
+    ]
+    any_supported = any(c.kept for c in chosen)
     numbering: dict[tuple[str, int, int], int] = {}
     citations: list[Citation] = []
     out_claims: list[Claim] = []
     parts: list[str] = []
-    for body, kept, best, has_content in chosen:
+    for c in chosen:
         nums = []
-        for s in kept:
+        for s in c.kept:
             key = (s.source, s.start, s.end)
             if key not in numbering:
                 numbering[key] = len(numbering) + 1
                 quote = text_of(s.source)[s.start : s.end] if text_of else s.text
                 citations.append(
                     Citation(
-                        numbering[key], s.source, s.start, s.end, quote, s.page, s.chunk_id, best
+                        numbering[key],
+                        s.source,
+                        s.start,
+                        s.end,
+                        quote,
+                        s.page,
+                        s.chunk_id,
+                        c.support,
                     )
                 )
             nums.append(numbering[key])
-        out_claims.append(Claim(body, tuple(nums), bool(kept), best))
-        if DROP_UNSUPPORTED and any_supported and has_content and not kept:
+        out_claims.append(Claim(c.body, tuple(nums), bool(c.kept), c.support))
+        if DROP_UNSUPPORTED and any_supported and c.has_content and not c.kept:
             continue
-        parts.append(with_markers(body, nums))
+        parts.append(with_markers(c.body, nums))
     return Verified(" ".join(parts), tuple(citations), tuple(out_claims), refused)

@@ -131,6 +131,43 @@ def test_an_unsupported_claim_loses_its_citation(fake_index):
     assert [c.quote for c in answer.citations] == [CATS]
 
 
+def test_an_invented_detail_is_cut_back_to_the_supported_clause(fake_index):
+    def reply(prompt: str) -> str:
+        n = source_number(prompt, CATS)
+        return f"Cats sleep for most of the day, citing a study by Oxford vets [{n}]."
+
+    answer, _ = ask_fake(fake_index, reply)
+    assert answer.text == "Cats sleep for most of the day [1]."
+    assert "Oxford" not in answer.text and "study" not in answer.text
+    assert [c.quote for c in answer.citations] == [CATS]
+    assert_exact(fake_index, answer)
+
+
+def test_a_claim_adding_words_its_source_lacks_is_not_supported(fake_index):
+    # High word overlap with the source, but "twenty hours" is in no source: not supported.
+    answer, _ = ask_fake(
+        fake_index, lambda p: f"Cats sleep twenty hours every day [{source_number(p, CATS)}]."
+    )
+    assert answer.refused and answer.citations == ()
+
+
+def test_an_off_topic_supported_claim_is_dropped(fake_index):
+    nile = "The Nile is the longest river in Africa."
+
+    def reply(prompt: str) -> str:
+        return f"{nile} {CATS} [{source_number(prompt, CATS)}]"
+
+    answer, _ = ask_fake(fake_index, reply)
+    assert "Nile" not in answer.text
+    assert [c.quote for c in answer.citations] == [CATS]
+
+
+def test_framing_prefixes_are_removed(fake_index):
+    reply = lambda p: f"The answer to this question is: {CATS} [{source_number(p, CATS)}]"  # noqa: E731
+    answer, _ = ask_fake(fake_index, reply)
+    assert answer.text == "Cats sleep for most of the day [1]."
+
+
 def test_a_contradicting_claim_is_not_supported(fake_index):
     answer, _ = ask_fake(fake_index, lambda p: f"Cats never sleep [{source_number(p, CATS)}].")
     assert answer.refused
