@@ -98,6 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--add", action="store_true", help="only add: keep files that disappeared")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--max-file-mb",
+        type=float,
+        metavar="MB",
+        help="skip files larger than this (default 100, or QA_MAX_FILE_MB)",
+    )
+    p.add_argument(
+        "--max-chunks-per-file",
+        type=int,
+        metavar="N",
+        help="skip files that make more passages than this (default 10000, "
+        "or QA_MAX_CHUNKS_PER_FILE)",
+    )
 
     p = command("search", "find the passages that best match a query", _search)
     p.add_argument("query")
@@ -147,6 +160,8 @@ def settings_from(args):
         index_dir=getattr(args, "index", None),
         k=getattr(args, "k", None),
         model=getattr(args, "model", None),
+        max_file_mb=getattr(args, "max_file_mb", None),
+        max_chunks_per_file=getattr(args, "max_chunks_per_file", None),
     )
 
 
@@ -188,9 +203,15 @@ def _index(args) -> int:
         where = ", ".join(str(p) for p in paths)
         print(f"Indexed {where} into {settings.index_dir}/: {report.summary()}")
         for s in report.skipped:
-            print(f"  skipped {s.source}: {s.reason}")
+            print(f"  {'failed' if s.failed else 'skipped'} {_one_line(s.source)}: {s.reason}")
         print(f"{len(index.documents())} documents, {len(index)} chunks in the index.")
     return PARTIAL if any(s.failed for s in report.skipped) else 0
+
+
+def _one_line(name: str) -> str:
+    """A file name printable on one line: control characters and undecodable bytes escaped."""
+    name = name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in name)
 
 
 def _relative(path: Path) -> Path:

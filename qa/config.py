@@ -59,6 +59,8 @@ _ENV = {
     "max_answer_tokens": ("QA_MAX_TOKENS", int),
     "temperature": ("QA_TEMPERATURE", float),
     "threads": ("QA_THREADS", int),
+    "max_file_mb": ("QA_MAX_FILE_MB", float),
+    "max_chunks_per_file": ("QA_MAX_CHUNKS_PER_FILE", int),
 }
 
 
@@ -76,6 +78,12 @@ class Settings:
     max_answer_tokens: int = 160
     temperature: float = 0.0
     threads: int = field(default_factory=_cpu_count)
+    # Indexing limits per file (a file over either is skipped with a message, never cut short).
+    # 100 MB on disk: PDFs and DOCX files with images reach tens of MB with modest text.
+    # 10,000 passages: about 2.5 million tokens (a 4,000-page book, ~10 MB of plain text),
+    # several minutes of embedding on a laptop CPU; more is rarely one document.
+    max_file_mb: float = 100.0
+    max_chunks_per_file: int = 10_000
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
@@ -89,6 +97,12 @@ class Settings:
             raise BadInput(f"k must be at least 1, got {self.k}")
         if self.fusion not in ("rrf", "weighted"):
             raise BadInput(f"fusion must be 'rrf' or 'weighted', got {self.fusion!r}")
+        if not self.max_file_mb > 0:
+            raise BadInput(f"the file size limit must be positive, got {self.max_file_mb} MB")
+        if self.max_chunks_per_file < 1:
+            raise BadInput(
+                f"the passages-per-file limit must be at least 1, got {self.max_chunks_per_file}"
+            )
 
     @classmethod
     def load(cls, **overrides) -> Settings:

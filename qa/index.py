@@ -9,13 +9,24 @@ On disk (`index/` by default):
 Every write is a SQLite transaction. The FAISS file is written after them; if a run
 dies first, the next open sees a FAISS file of an older generation and rebuilds it
 from the stored vectors (no re-embedding), so SQLite ids and FAISS ids always agree.
+A FAISS file that is damaged or does not match the database is rebuilt the same way;
+a damaged database or manifest raises `IndexCorrupt` naming the rebuild command.
+
+Threads: one `Index` may serve any number of threads. Reads take a short in-process lock;
+a write holds the lock file for its whole run (one writing process) but the in-process
+lock only while it commits, so searches go on while files are read and embedded.
+
+Limits: a file larger than `settings.max_file_mb`, or whose text makes more than
+`settings.max_chunks_per_file` passages, is skipped with a message (never cut short).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat as stat_module
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -28,7 +39,7 @@ from . import __version__
 from .chunking import chunk_document
 from .config import DEFAULT_EMBEDDER, Settings
 from .embed import Embedder, SentenceTransformerEmbedder, get_embedder
-from .errors import BadInput, IndexCorrupt, IndexMismatch, IndexNotFound
+from .errors import BadInput, IndexCorrupt, IndexLocked, IndexMismatch, IndexNotFound
 from .loaders import SUFFIXES, Unsupported, iter_files, load
 from .lockfile import FileLock as _FileLock
 from .records import Chunk, Document, DocumentInfo, Hit, IndexReport, Skipped
@@ -44,6 +55,10 @@ RRF_K = 60  # for fusion="rrf"
 # fusion="weighted": a convex blend of each retriever's z-scored scores. Measured on SQuAD
 # dev (10,570 questions) it beats RRF; dense weights 0.4-0.5 are a plateau (`qa eval`).
 DENSE_WEIGHT = 0.5
+# For the passages limit, checked before chunking so a huge file is never tokenized: a
+# passage of `chunk_tokens` tokens holds at most this many characters per token (English
+# averages 4-5 with WordPiece; only runs of very long words go above 8).
+MAX_CHARS_PER_TOKEN = 8
 
 Progress = Callable[[str, int, int | None], None]
 
@@ -73,7 +88,8 @@ class Index:
         self.embedder = embedder
         self.base = self.directory.resolve().parent
         self.store = Store(self.directory / DATABASE)
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the SQLite connection and the FAISS object
+        self._writing = threading.Lock()  # one writing thread; others wait for it
         self._vectors: VectorIndex | None = None
         self._generation = -1
         self._dimension_ok = False
@@ -96,16 +112,22 @@ class Index:
         if directory.exists() and not directory.is_dir():
             raise BadInput(f"{directory} is a file, not an index folder")
         manifest = directory / MANIFEST
+        database = directory / DATABASE
+        if manifest.is_file() and not create and not database.is_file():
+            raise IndexCorrupt(
+                f"{directory}/ has a manifest but its database {DATABASE} is missing; "
+                f"rebuild it: `qa index --rebuild --index {directory} PATH`"
+            )
         if not manifest.is_file():
+            if not create and database.is_file():
+                raise IndexCorrupt(
+                    f"{directory}/ has an index database but no manifest; rebuild it: "
+                    f"`qa index --rebuild --index {directory} PATH`"
+                )
             if not create:
                 raise IndexNotFound(f"no index in {directory}/: run `qa index PATH` first")
-            if directory.exists() and (directory / DATABASE).exists():
-                raise IndexCorrupt(
-                    f"{directory}/ has an index database but no manifest: run `qa index --rebuild`"
-                )
             embedder = embedder or get_embedder(settings.embed_model)
-            directory.mkdir(parents=True, exist_ok=True)
-            _write_json(manifest, _manifest_for(settings, embedder))
+            _create(directory, _manifest_for(settings, embedder))
         if embedder is None:
             embedder = get_embedder(_embedder_name(manifest, settings))
         return cls(directory, settings, embedder)
@@ -135,7 +157,14 @@ class Index:
         try:
             manifest = _read_json(path)
         except (OSError, ValueError) as exc:
-            raise IndexCorrupt(f"cannot read {path}: {exc}; run `qa index --rebuild`") from exc
+            raise IndexCorrupt(
+                f"cannot read {path}: {' '.join(str(exc).split())}; rebuild it: "
+                f"`qa index --rebuild --index {self.directory} PATH`"
+            ) from exc
+        if not isinstance(manifest, dict):
+            raise IndexCorrupt(
+                f"{path} is damaged; rebuild it: `qa index --rebuild --index {self.directory} PATH`"
+            )
         rebuild = f"rebuild it: `qa index --rebuild --index {self.directory} PATH`"
         if manifest.get("format") != FORMAT:
             raise IndexMismatch(f"{self.directory}/ is not a qa index; {rebuild}")
@@ -183,47 +212,97 @@ class Index:
         return self.directory / f"vectors-{generation}.faiss"
 
     def _current_vectors(self) -> VectorIndex:
-        """The FAISS index for the store's current generation, loaded or rebuilt."""
-        generation = self.store.generation()
-        if self._vectors is not None and generation == self._generation:
-            return self._vectors
-        factory = self.manifest.get("faiss_factory", "Flat")
-        path = self._vectors_path(generation)
-        vectors = None
-        if path.is_file():
-            try:
-                vectors = VectorIndex.load(path, factory)
-            except RuntimeError:
-                vectors = None
-            if vectors is not None and vectors.ntotal != self.store.count_chunks():
-                vectors = None
-        if vectors is None:
-            vectors = self._rebuild_vectors(factory)
-        self._vectors, self._generation = vectors, generation
-        return vectors
+        """The FAISS index for the store's current generation: loaded from its file if that
+        matches the database exactly, else rebuilt from the stored vectors (and saved when
+        no one is writing). Call with `self._lock` held (or from a single thread)."""
+        with self._lock:
+            with self.store.snapshot():  # the generation and the vectors read agree
+                generation = self.store.generation()
+                if self._vectors is not None and generation == self._generation:
+                    return self._vectors
+                factory = self.manifest.get("faiss_factory", "Flat")
+                vectors = self._load_vectors(self._vectors_path(generation), factory)
+                rebuilt = vectors is None
+                if rebuilt:
+                    vectors = self._rebuild_vectors(factory)
+            self._vectors, self._generation = vectors, generation
+            if rebuilt:
+                self._save_if_idle(vectors, generation)
+            return vectors
+
+    def _load_vectors(self, path: Path, factory: str) -> VectorIndex | None:
+        """The FAISS file at `path` if it holds exactly the database's vector ids, in the
+        manifest's dimension; None if it is missing, damaged or does not match."""
+        if not path.is_file():
+            return None
+        try:
+            vectors = VectorIndex.load(path, factory)
+            dimension = self.manifest.get("embedder", {}).get("dimension")
+            if vectors.dimension != dimension or vectors.ntotal != self.store.count_chunks():
+                return None
+            if not np.array_equal(np.sort(vectors.ids()), self.store.vector_ids()):
+                return None
+            return vectors
+        except (IndexCorrupt, IndexLocked):
+            raise
+        except Exception:  # a damaged file: FAISS raises RuntimeError, or worse
+            return None
 
     def _rebuild_vectors(self, factory: str) -> VectorIndex:
-        vectors = VectorIndex(self.embedder.dimension, factory)
+        vectors = VectorIndex(self.manifest["embedder"]["dimension"], factory)
         batches = list(self.store.iter_vectors())
         if vectors.needs_training() and batches:
             vectors.train(np.vstack([v for _, v in batches]))
         for ids, vecs in batches:
+            if vecs.shape[1] != vectors.dimension:
+                raise IndexCorrupt(
+                    f"{self.directory}/ holds vectors of the wrong size; rebuild it: "
+                    f"`qa index --rebuild --index {self.directory} PATH`"
+                )
             vectors.add(ids, vecs)
         return vectors
 
+    def _save_if_idle(self, vectors: VectorIndex, generation: int) -> None:
+        """Write rebuilt vectors to disk so the next open need not rebuild them, unless a
+        writer (in this process or another) is busy: it writes them itself."""
+        if not self._writing.acquire(blocking=False):
+            return
+        try:
+            with self._write_lock():
+                if self.store.generation() == generation:
+                    self._write_vectors(vectors, generation)
+        except (IndexLocked, OSError):
+            pass  # someone else is writing, or the folder is read-only: fine
+        finally:
+            self._writing.release()
+
     def _save_vectors(self) -> None:
-        generation = self.store.generation()
-        vectors = self._current_vectors()
+        """Write the current vectors to disk (the caller holds the write lock)."""
+        with self._lock:
+            generation = self.store.generation()
+            vectors = self._current_vectors()
+        # outside the lock: searching reads the same object, and nothing else writes it
+        self._write_vectors(vectors, generation)
+
+    def _write_vectors(self, vectors: VectorIndex, generation: int) -> None:
+        """Save the vectors of `generation` and delete the files of older generations."""
         vectors.save(self._vectors_path(generation))
         for old in self.directory.glob("vectors-*.faiss"):
-            if old.name != self._vectors_path(generation).name:
+            number = old.name[len("vectors-") : -len(".faiss")]
+            if not number.isdigit() or int(number) < generation:
                 old.unlink(missing_ok=True)
 
     # --- sources ------------------------------------------------------------------
 
     def source_for(self, path: Path) -> str:
         """How a file is named in the index: relative to the index's parent folder if inside it."""
-        resolved = path.resolve()
+        path = Path(path)
+        try:
+            resolved = path.resolve()
+            if path.is_symlink() and not resolved.exists():
+                raise OSError("a broken symlink")
+        except (RuntimeError, OSError):  # a broken link or a loop: name the link itself
+            resolved = path.parent.resolve() / path.name
         try:
             return resolved.relative_to(self.base).as_posix()
         except ValueError:
@@ -245,17 +324,18 @@ class Index:
 
     def remove(self, source: str | Path) -> list[str]:
         """Remove a document (or every document under a folder); return the removed sources."""
-        with self._lock, self._write_lock():
-            stored = self.store.stored_docs()
-            targets = self._match_sources(source, stored)
-            if not targets:
-                raise BadInput(f"{source} is not in the index (see `qa list`)")
-            vectors = self._current_vectors()
-            removed_ids: list[int] = []
-            with self.store.transaction() as conn:
-                for s in targets:
-                    removed_ids += self.store.delete_document(conn, s)
-            self._apply(vectors, removed_ids, np.zeros(0, np.int64), None)
+        with self._writing, self._write_lock():
+            with self._lock:
+                stored = self.store.stored_docs()
+                targets = self._match_sources(source, stored)
+                if not targets:
+                    raise BadInput(f"{source} is not in the index (see `qa list`)")
+                vectors = self._current_vectors()
+                removed_ids: list[int] = []
+                with self.store.transaction() as conn:
+                    for s in targets:
+                        removed_ids += self.store.delete_document(conn, s)
+                self._apply(vectors, removed_ids, np.zeros(0, np.int64), None)
             self._save_vectors()
             return targets
 
@@ -277,11 +357,16 @@ class Index:
         for root in roots:
             if not root.exists():
                 raise BadInput(f"no such file or folder: {root}")
-        with self._lock, self._write_lock():
-            vectors = self._current_vectors()
-            stored = self.store.stored_docs()
-            files = list(iter_files(roots))
-            added, updated, unchanged, skipped = [], [], [], []
+        with self._writing, self._write_lock():
+            with self._lock:
+                stored = self.store.stored_docs()
+            folder_errors: list[tuple[Path, str]] = []
+            files = list(iter_files(roots, folder_errors))
+            added, updated, unchanged = [], [], []
+            skipped = [
+                Skipped(_display(self.source_for(f)), reason, failed=True)
+                for f, reason in folder_errors
+            ]
             seen: set[str] = set()
             pending: list[_Pending] = []
             n_pending = 0
@@ -290,54 +375,28 @@ class Index:
             for i, path in enumerate(files, 1):
                 source = self.source_for(path)
                 seen.add(source)
-                if path.suffix.lower() not in SUFFIXES:
-                    skipped.append(
-                        Skipped(source, f"unsupported file type {path.suffix or '(none)'}")
-                    )
-                    progress("files", i, len(files))
-                    continue
-                try:
-                    data = path.read_bytes()
-                    stat = path.stat()
-                except OSError as exc:
-                    skipped.append(
-                        Skipped(source, f"cannot read: {exc.strerror or exc}", failed=True)
-                    )
-                    progress("files", i, len(files))
-                    continue
-                sha = hashlib.sha256(data).hexdigest()
-                old = stored.get(source)
-                if old is not None and old.sha256 == sha:
+                outcome = self._prepare(path, source, stored.get(source))
+                if outcome is None:
                     unchanged.append(source)
-                    progress("files", i, len(files))
-                    continue
-                try:
-                    doc = load(path, source=source)
-                except Unsupported as exc:
-                    skipped.append(Skipped(source, str(exc), failed=True))
-                    progress("files", i, len(files))
-                    continue
-                chunks = self._chunk(doc)
-                pending.append(
-                    _Pending(
-                        path, source, sha, stat.st_mtime, stat.st_size, doc, chunks, old is not None
-                    )
-                )
-                n_pending += len(chunks)
+                elif isinstance(outcome, Skipped):
+                    skipped.append(outcome)
+                else:
+                    pending.append(outcome)
+                    n_pending += len(outcome.chunks)
                 if n_pending >= EMBED_GROUP:
-                    embedded += self._commit(vectors, pending, progress)
+                    embedded += self._commit(pending, progress)
                     for p in pending:
                         (updated if p.existed else added).append(p.source)
                     pending, n_pending = [], 0
                 progress("files", i, len(files))
             if pending:
-                embedded += self._commit(vectors, pending, progress)
+                embedded += self._commit(pending, progress)
                 for p in pending:
                     (updated if p.existed else added).append(p.source)
             removed: list[str] = []
             if remove_missing:
-                removed = self._remove_missing(vectors, roots, stored, seen)
-                # an unreadable file that was indexed before is kept, and said so
+                # an unreadable file that was indexed before is kept (it was seen)
+                removed = self._remove_missing(roots, stored, seen)
             self._save_vectors()
             self._remember_roots(roots)
             return IndexReport(
@@ -350,13 +409,81 @@ class Index:
                 seconds=time.perf_counter() - t0,
             )
 
+    def _prepare(self, path: Path, source: str, old) -> _Pending | Skipped | None:
+        """Read, load and chunk one file: the work to commit, why it is skipped, or None
+        if it is unchanged since it was indexed."""
+        if path.suffix.lower() not in SUFFIXES:
+            return Skipped(source, f"unsupported file type {path.suffix or '(none)'}")
+        if not _valid_name(source):
+            return Skipped(
+                _display(source), "the file name is not valid UTF-8: rename the file", failed=True
+            )
+        try:
+            info = path.stat()
+        except OSError as exc:
+            reason = f"cannot read: {exc.strerror or exc}"
+            if path.is_symlink():
+                reason = (
+                    "symbolic link loop"
+                    if exc.errno == errno.ELOOP
+                    else "broken symbolic link: its target does not exist"
+                )
+            return Skipped(source, reason, failed=True)
+        if not stat_module.S_ISREG(info.st_mode):
+            return Skipped(source, "not a regular file", failed=True)
+        max_mb = self.settings.max_file_mb
+        if info.st_size > max_mb * 1e6:
+            return Skipped(
+                source,
+                f"too large: {_size(info.st_size)}, the limit is {max_mb:g} MB per file "
+                "(raise it with --max-file-mb or QA_MAX_FILE_MB)",
+                failed=True,
+            )
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return Skipped(source, f"cannot read: {exc.strerror or exc}", failed=True)
+        sha = hashlib.sha256(data).hexdigest()
+        if old is not None and old.sha256 == sha:
+            return None
+        try:
+            doc = load(path, source=source, data=data)
+        except Unsupported as exc:
+            return Skipped(source, str(exc), failed=True)
+        del data
+        chunks = self._chunk_within_limit(doc)
+        if isinstance(chunks, str):
+            return Skipped(source, chunks, failed=True)
+        return _Pending(
+            path, source, sha, info.st_mtime, info.st_size, doc, chunks, old is not None
+        )
+
+    def _chunk_within_limit(self, doc: Document) -> list[Chunk] | str:
+        """The document's chunks, or why there would be too many (`max_chunks_per_file`)."""
+        limit = self.settings.max_chunks_per_file
+        raise_it = "raise it with --max-chunks-per-file or QA_MAX_CHUNKS_PER_FILE"
+        tokens = min(self.manifest["chunking"]["chunk_tokens"], self.embedder.max_tokens)
+        most = limit * tokens * MAX_CHARS_PER_TOKEN
+        if len(doc.text) > most:
+            return (
+                f"too long: {len(doc.text):,} characters of text, more than the limit of "
+                f"{limit:,} passages per file can hold ({most:,}); {raise_it}"
+            )
+        chunks = self._chunk(doc)
+        if len(chunks) > limit:
+            return (
+                f"too long: {len(chunks):,} passages, the limit is {limit:,} per file; {raise_it}"
+            )
+        return chunks
+
     def _chunk(self, doc: Document) -> list[Chunk]:
         limit = min(self.manifest["chunking"]["chunk_tokens"], self.embedder.max_tokens)
         overlap = self.manifest["chunking"]["overlap"]
         return chunk_document(doc, self.embedder.token_spans, limit, overlap)
 
-    def _commit(self, vectors: VectorIndex, pending: list[_Pending], progress: Progress) -> int:
-        """Embed a group of documents and write them in one transaction."""
+    def _commit(self, pending: list[_Pending], progress: Progress) -> int:
+        """Embed a group of documents (searches go on meanwhile), then write them in one
+        transaction and mirror it in FAISS (searches wait for that, briefly)."""
         texts = [c.text for p in pending for c in p.chunks]
         self._check_dimension()
         progress("embed", 0, len(texts))
@@ -364,24 +491,26 @@ class Index:
         progress("embed", len(texts), len(texts))
         removed: list[int] = []
         added: list[int] = []
-        with self.store.transaction() as conn:
-            offset = 0
-            for p in pending:
-                removed += self.store.delete_document(conn, p.source)
-                n = len(p.chunks)
-                added += self.store.insert_document(
-                    conn,
-                    source=p.source,
-                    sha256=p.sha256,
-                    title=p.doc.title,
-                    mtime=p.mtime,
-                    size=p.size,
-                    text=p.doc.text,
-                    chunks=p.chunks,
-                    vectors=embedded[offset : offset + n],
-                )
-                offset += n
-        self._apply(self._vectors or vectors, removed, np.asarray(added, dtype=np.int64), embedded)
+        with self._lock:
+            vectors = self._current_vectors()
+            with self.store.transaction() as conn:
+                offset = 0
+                for p in pending:
+                    removed += self.store.delete_document(conn, p.source)
+                    n = len(p.chunks)
+                    added += self.store.insert_document(
+                        conn,
+                        source=p.source,
+                        sha256=p.sha256,
+                        title=p.doc.title,
+                        mtime=p.mtime,
+                        size=p.size,
+                        text=p.doc.text,
+                        chunks=p.chunks,
+                        vectors=embedded[offset : offset + n],
+                    )
+                    offset += n
+            self._apply(vectors, removed, np.asarray(added, dtype=np.int64), embedded)
         return len(texts)
 
     def _apply(self, vectors: VectorIndex, removed, added_ids: np.ndarray, added_vecs) -> None:
@@ -395,9 +524,7 @@ class Index:
             vectors = self._rebuild_vectors(vectors.factory)
         self._vectors, self._generation = vectors, self.store.generation()
 
-    def _remove_missing(
-        self, vectors, roots: list[Path], stored: dict, seen: set[str]
-    ) -> list[str]:
+    def _remove_missing(self, roots: list[Path], stored: dict, seen: set[str]) -> list[str]:
         prefixes = []
         for root in roots:
             name = self.source_for(root)
@@ -410,24 +537,30 @@ class Index:
         )
         if gone:
             removed_ids: list[int] = []
-            with self.store.transaction() as conn:
-                for s in gone:
-                    removed_ids += self.store.delete_document(conn, s)
-            self._apply(self._vectors or vectors, removed_ids, np.zeros(0, np.int64), None)
+            with self._lock:
+                vectors = self._current_vectors()
+                with self.store.transaction() as conn:
+                    for s in gone:
+                        removed_ids += self.store.delete_document(conn, s)
+                self._apply(vectors, removed_ids, np.zeros(0, np.int64), None)
         return gone
 
     def _remember_roots(self, roots: list[Path]) -> None:
-        known = self.store.get_meta("roots", [])
         names = [self.source_for(r) for r in roots]
-        merged = known + [n for n in names if n not in known]
-        if merged != known:
-            with self.store.transaction() as conn:
-                self.store.set_meta(conn, "roots", merged)
-            self._generation = self.store.generation()  # vectors are unchanged
+        with self._lock:
+            known = self.store.get_meta("roots", [])
+            merged = known + [n for n in names if n not in known]
+            if merged != known:
+                current = self._generation == self.store.generation()
+                with self.store.transaction() as conn:
+                    self.store.set_meta(conn, "roots", merged)
+                if current:
+                    self._generation = self.store.generation()  # vectors are unchanged
 
     def roots(self) -> list[Path]:
         """The folders and files this index was built from, for `qa index` with no PATH."""
-        return [self.path_for(s) for s in self.store.get_meta("roots", [])]
+        with self._lock:
+            return [self.path_for(s) for s in self.store.get_meta("roots", [])]
 
     def _write_lock(self):
         return _FileLock(self.directory / ".lock")
@@ -467,15 +600,17 @@ class Index:
         k = k or self.settings.k
         fusion = fusion or self.settings.fusion
         depth = max(80, 4 * k)
+        q = None
+        if mode in ("hybrid", "dense"):  # embedding is the slow part: outside the lock
+            self._check_dimension()
+            q = self.embedder.embed([query])[0]
         with self._lock:
             lists: dict[str, list[tuple[int, float]]] = {}
-            if mode in ("hybrid", "dense"):
+            if q is not None:
                 vectors = self._current_vectors()
                 allowed = None
                 if sources:
                     allowed = np.asarray(self.store.chunk_ids_for_sources(sources), np.int64)
-                self._check_dimension()
-                q = self.embedder.embed([query])[0]
                 lists["dense"] = vectors.search(q, depth, allowed)
             if mode in ("hybrid", "bm25"):
                 lists["bm25"] = self.store.bm25(query, depth, sources)
@@ -539,10 +674,31 @@ def clear(directory: Path) -> None:
     if not directory.is_dir():
         raise BadInput(f"{directory} is a file, not an index folder")
     with _FileLock(directory / ".lock"):
-        for name in (MANIFEST, DATABASE, DATABASE + "-wal", DATABASE + "-shm"):
-            (directory / name).unlink(missing_ok=True)
+        # the manifest last: a folder cleared half-way still says it is an index
         for old in directory.glob("vectors-*.faiss*"):
             old.unlink(missing_ok=True)
+        for name in (DATABASE + "-wal", DATABASE + "-shm", DATABASE, MANIFEST + ".tmp", MANIFEST):
+            (directory / name).unlink(missing_ok=True)
+
+
+def _create(directory: Path, manifest: dict) -> None:
+    """Make a new, empty index: the database first, then the manifest that names the folder
+    an index, so a run killed in between leaves nothing the next run cannot finish."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with _FileLock(directory / ".lock"):
+        if (directory / MANIFEST).is_file():
+            return  # another process made it meanwhile
+        store = Store(directory / DATABASE)
+        try:
+            empty = store.generation() == 0 and not store.stored_docs()
+        finally:
+            store.close()
+        if not empty:
+            raise IndexCorrupt(
+                f"{directory}/ has an index database but no manifest; rebuild it: "
+                f"`qa index --rebuild --index {directory} PATH`"
+            )
+        _write_json(directory / MANIFEST, manifest)
 
 
 def _manifest_for(settings: Settings, embedder: Embedder) -> dict:
@@ -569,6 +725,26 @@ def _embedder_name(manifest: Path, settings: Settings) -> str:
         return _read_json(manifest)["embedder"]["name"]
     except (OSError, ValueError, KeyError, TypeError):
         return settings.embed_model  # _read_manifest reports the problem
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n >= 1e6 else f"{n / 1e3:,.1f} kB"
+
+
+def _valid_name(source: str) -> bool:
+    """Whether a file name can be stored (names that are not UTF-8 hold surrogates)."""
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _display(name: str) -> str:
+    """`name` safe to print on one line: undecodable bytes as \\xNN."""
+    if _valid_name(name):
+        return name
+    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
 
 
 def _read_json(path: Path) -> dict:

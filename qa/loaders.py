@@ -1,5 +1,8 @@
 """Turn files into `Document`s: plain text, Markdown, HTML, PDF and DOCX.
 
+Text is read as UTF-8, or by its byte-order mark as UTF-16 or UTF-32; text that is not
+UTF-8 but reads as Windows-1252 / Latin-1 is decoded as such (see `_decode`).
+
 `load` never raises anything but `Unsupported` for a file it cannot read, so a corpus
 with one bad file still indexes. Sections carry PDF page numbers and heading paths
 ("Guide", "Install", "Linux") as character offsets into `Document.text`.
@@ -33,8 +36,9 @@ def _reason(prefix: str, exc: BaseException) -> str:
     return f"{prefix}: {detail}"
 
 
-def load(path: Path, source: str | None = None) -> Document:
-    """Load one file, choosing the loader by suffix (case-insensitive)."""
+def load(path: Path, source: str | None = None, data: bytes | None = None) -> Document:
+    """Load one file, choosing the loader by suffix (case-insensitive). `data`: the file's
+    bytes if the caller has already read them (so what is hashed is what is loaded)."""
     path = Path(path)
     suffix = path.suffix.lower()
     loader = _LOADERS.get(suffix)
@@ -43,38 +47,58 @@ def load(path: Path, source: str | None = None) -> Document:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return loader(path, source)
+            return loader(path, source, data)
     except Unsupported:
         raise
+    except RecursionError as exc:
+        raise Unsupported(f"cannot read {suffix[1:].upper()}: nested too deeply") from exc
     except Exception as exc:  # a safety net: bad contents must never escape as anything else
         raise Unsupported(_reason(f"cannot read {suffix[1:].upper()}", exc)) from exc
 
 
-def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
+def iter_files(
+    paths: Iterable[Path], errors: list[tuple[Path, str]] | None = None
+) -> Iterator[Path]:
     """Files given, and files under directories given (recursively, sorted by name).
 
     Hidden entries (names starting with '.') inside directories are skipped, as are
-    special files; a symlinked directory is entered once, so symlink loops end.
+    special files (pipes, sockets, devices); a symlinked directory is entered once, so
+    symlink loops end. A broken or looping symlink is yielded (reading it then fails with
+    a clear reason). Folders that cannot be listed are appended to `errors` as
+    (path, reason). Any depth of nesting works (no recursion).
     """
     seen_dirs: set[str] = set()
     yielded: set[Path] = set()
 
-    def walk(directory: Path) -> Iterator[Path]:
+    def listing(directory: Path) -> list[os.DirEntry]:
         real = os.path.realpath(directory)
         if real in seen_dirs:
-            return
+            return []
         seen_dirs.add(real)
         try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError:
-            return
-        for entry in entries:
+            with os.scandir(directory) as it:
+                return sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            if errors is not None:
+                errors.append((directory, f"cannot read folder: {exc.strerror or exc}"))
+            return []
+
+    def walk(root: Path) -> Iterator[Path]:
+        stack = [iter(listing(root))]
+        while stack:
+            entry = next(stack[-1], None)
+            if entry is None:
+                stack.pop()
+                continue
             if entry.name.startswith("."):
                 continue
+            path = Path(entry.path)
             if _try(entry.is_dir):
-                yield from walk(directory / entry.name)
+                stack.append(iter(listing(path)))
             elif _try(entry.is_file):
-                yield directory / entry.name
+                yield path
+            elif _try(entry.is_symlink) and not _try(path.exists, True):
+                yield path  # broken or looping link: reported when it is read
 
     for path in map(Path, paths):
         for file in walk(path) if path.is_dir() else [path]:
@@ -94,13 +118,14 @@ def _try(fn, default=None):
         return default
 
 
-def _read(path: Path) -> bytes:
-    if not path.is_file():
-        raise Unsupported("not a regular file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise Unsupported(f"cannot read: {exc.strerror or exc}") from exc
+def _read(path: Path, data: bytes | None = None) -> bytes:
+    if data is None:
+        if not path.is_file():
+            raise Unsupported("not a regular file")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise Unsupported(f"cannot read: {exc.strerror or exc}") from exc
     if not data:
         raise Unsupported("empty file")
     return data
@@ -110,17 +135,66 @@ def _newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+# Byte-order marks, longest first (a UTF-32 LE mark begins like a UTF-16 LE one).
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "utf-32", "UTF-32"),
+    (b"\xff\xfe\x00\x00", "utf-32", "UTF-32"),
+    (b"\xef\xbb\xbf", "utf-8-sig", "UTF-8"),
+    (b"\xff\xfe", "utf-16", "UTF-16"),
+    (b"\xfe\xff", "utf-16", "UTF-16"),
+)
+# C0 control characters that never occur in text (tab, newlines, form feed are fine).
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_NUL = re.compile("\x00")
+LEGACY_MAX_NON_ASCII = 0.3  # Latin-1 prose is mostly ASCII letters with some accents
+
+
 def _decode(data: bytes) -> str:
-    """Strict UTF-8 (a BOM is accepted and dropped), newlines normalised."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise Unsupported("not UTF-8 text (UTF-16)")
+    """Text from bytes, newlines normalised: by byte-order mark (UTF-8, UTF-16, UTF-32),
+    else UTF-8; UTF-8 with a few damaged bytes (a cut-off character) keeps the rest with
+    U+FFFD in their place; else Windows-1252 / Latin-1 if the result reads as text."""
+    for bom, codec, name in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError as exc:
+                raise Unsupported(
+                    f"not {name} text (invalid data after its byte-order mark)"
+                ) from exc
+            if (_CONTROL if codec != "utf-8-sig" else _NUL).search(text):
+                raise Unsupported(f"not {name} text (binary data)")
+            return _newlines(text)
     if b"\x00" in data:
         raise Unsupported("not UTF-8 text (binary data)")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise Unsupported("not UTF-8 text") from exc
-    return _newlines(text)
+        return _newlines(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        pass
+    text = data.decode("utf-8", errors="replace")
+    damaged = text.count("\ufffd")
+    multibyte = _non_ascii(text) - damaged
+    if multibyte > damaged:  # mostly valid UTF-8 with non-ASCII text: a damaged UTF-8 file
+        return _newlines(text)
+    legacy = _legacy(data)
+    if legacy is None:
+        raise Unsupported("not UTF-8 text (invalid UTF-8, and not Latin-1 text either)")
+    return _newlines(legacy)
+
+
+def _legacy(data: bytes) -> str | None:
+    """`data` as Windows-1252 (a superset of Latin-1's printable characters), if it reads
+    as text: no control characters, mostly ASCII."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:  # bytes cp1252 leaves undefined: C1 controls, not text
+        return None
+    if _CONTROL.search(text) or _non_ascii(text) > LEGACY_MAX_NON_ASCII * len(text):
+        return None
+    return text
+
+
+def _non_ascii(text: str) -> int:
+    return len(text) - len(text.encode("ascii", "ignore"))
 
 
 def _document(path: Path, source: str | None, text: str, title: str, sections=()) -> Document:
@@ -161,8 +235,8 @@ def _join(blocks: list[str]) -> tuple[str, list[int]]:
 # ---------------------------------------------------------------- text and markdown
 
 
-def load_text(path: Path, source: str | None = None) -> Document:
-    return _document(path, source, _decode(_read(path)), "")
+def load_text(path: Path, source: str | None = None, data: bytes | None = None) -> Document:
+    return _document(path, source, _decode(_read(path, data)), "")
 
 
 _ATX = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)(.*)$")
@@ -206,8 +280,8 @@ def markdown_headings(text: str) -> list[Heading]:
     return heads
 
 
-def load_markdown(path: Path, source: str | None = None) -> Document:
-    text = _decode(_read(path))
+def load_markdown(path: Path, source: str | None = None, data: bytes | None = None) -> Document:
+    text = _decode(_read(path, data))
     heads = markdown_headings(text)
     return _document(path, source, text, _first_title(heads), _heading_sections(text, heads))
 
@@ -321,10 +395,10 @@ def _html_walk(root, out: _TextBuilder) -> None:
         out.write(" ") if cells and breaks else out.brk(breaks)  # a table row stays one line
 
 
-def load_html(path: Path, source: str | None = None) -> Document:
+def load_html(path: Path, source: str | None = None, data: bytes | None = None) -> Document:
     from bs4 import BeautifulSoup
 
-    data = _read(path)
+    data = _read(path, data)
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise Unsupported("not an HTML file (binary data)")
     soup = BeautifulSoup(data, "lxml")  # decodes by BOM, declared charset, then UTF-8 guess
@@ -343,10 +417,10 @@ def load_html(path: Path, source: str | None = None) -> Document:
 # ---------------------------------------------------------------- PDF
 
 
-def load_pdf(path: Path, source: str | None = None) -> Document:
+def load_pdf(path: Path, source: str | None = None, data: bytes | None = None) -> Document:
     from pypdf import PdfReader
 
-    data = _read(path)
+    data = _read(path, data)
     if b"%PDF" not in data[:1024]:
         raise Unsupported("not a PDF file")
     try:
@@ -403,10 +477,10 @@ def _docx_blocks(document) -> Iterator[tuple[str, int | None]]:
         yield "\n".join(row for row in rows if row), None
 
 
-def load_docx(path: Path, source: str | None = None) -> Document:
+def load_docx(path: Path, source: str | None = None, data: bytes | None = None) -> Document:
     import docx
 
-    data = _read(path)
+    data = _read(path, data)
     if data.startswith(b"\xd0\xcf\x11\xe0"):
         raise Unsupported("not a DOCX file (legacy .doc or encrypted)")
     try:

@@ -7,6 +7,7 @@ change increments; a FAISS file of another generation is rebuilt from here.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexCorrupt
+from .errors import IndexCorrupt, IndexLocked, QAError
 from .records import Chunk, DocumentInfo
 
 SCHEMA = """
@@ -100,7 +101,34 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{w}"' for w in seen)
 
 
+def database_error(path: Path, exc: sqlite3.Error) -> QAError:
+    """A one-line `QAError` for an SQLite error: busy, or a damaged database to rebuild."""
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in detail or "busy" in detail):
+        return IndexLocked(f"the index database {path} is busy ({detail}); try again")
+    return IndexCorrupt(
+        f"the index database {path} is damaged or unreadable ({detail}); rebuild it: "
+        f"`qa index --rebuild --index {path.parent} PATH`"
+    )
+
+
+def _checked(method):
+    """Turn SQLite errors raised by a Store method into `database_error`s."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise database_error(self.path, exc) from exc
+
+    return wrapper
+
+
 class Store:
+    """The SQLite database of one index. One connection, shared by threads: the `Index`
+    serialises its use (a transaction must not interleave with other statements)."""
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         try:
@@ -111,10 +139,8 @@ class Store:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise IndexCorrupt(
-                f"cannot read {self.path}: {exc}; rebuild with `qa index --rebuild`"
-            ) from exc
+        except sqlite3.Error as exc:
+            raise database_error(self.path, exc) from exc
 
     def close(self) -> None:
         self.conn.close()
@@ -122,23 +148,47 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic write that bumps the generation; rolled back on any error."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise database_error(self.path, exc) from exc
         try:
             yield self.conn
             self.conn.execute(
                 "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
             )
             self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+        except BaseException as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise database_error(self.path, exc) from exc
             raise
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one committed state, even if another process writes meanwhile."""
+        if self.conn.in_transaction:
+            yield
+            return
+        try:
+            self.conn.execute("BEGIN DEFERRED")
+        except sqlite3.Error as exc:
+            raise database_error(self.path, exc) from exc
+        try:
+            yield
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
 
     # --- reads ---------------------------------------------------------------
 
+    @_checked
     def generation(self) -> int:
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         return int(row[0])
 
+    @_checked
     def get_meta(self, key: str, default=None):
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else default
@@ -150,10 +200,12 @@ class Store:
             (key, json.dumps(value)),
         )
 
+    @_checked
     def stored_docs(self) -> dict[str, StoredDoc]:
         rows = self.conn.execute("SELECT id, source, sha256, mtime, size FROM documents")
         return {r[1]: StoredDoc(*r) for r in rows}
 
+    @_checked
     def documents(self) -> list[DocumentInfo]:
         rows = self.conn.execute(
             "SELECT d.source, d.sha256, d.title, d.mtime, d.size, COUNT(c.id) "
@@ -162,13 +214,22 @@ class Store:
         )
         return [DocumentInfo(*r) for r in rows]
 
+    @_checked
     def document_text(self, source: str) -> str | None:
         row = self.conn.execute("SELECT text FROM documents WHERE source = ?", (source,)).fetchone()
         return row[0] if row else None
 
+    @_checked
     def count_chunks(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
 
+    @_checked
+    def vector_ids(self) -> np.ndarray:
+        """Every chunk id that has a vector, ascending."""
+        rows = self.conn.execute("SELECT chunk_id FROM vectors ORDER BY chunk_id").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    @_checked
     def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         out: dict[int, ChunkRow] = {}
         for batch in _batches(list(ids), 500):
@@ -182,6 +243,7 @@ class Store:
                 out[r[0]] = ChunkRow(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), r[6])
         return out
 
+    @_checked
     def chunk_ids_for_sources(self, sources: Iterable[str]) -> list[int]:
         sources = list(sources)
         marks = ",".join("?" * len(sources))
@@ -196,17 +258,28 @@ class Store:
         """All (ids, vectors) in id order, a batch at a time."""
         last = -1
         while True:
-            rows = self.conn.execute(
-                "SELECT chunk_id, vector FROM vectors WHERE chunk_id > ? ORDER BY chunk_id LIMIT ?",
-                (last, batch),
-            ).fetchall()
+            try:
+                rows = self.conn.execute(
+                    "SELECT chunk_id, vector FROM vectors WHERE chunk_id > ? "
+                    "ORDER BY chunk_id LIMIT ?",
+                    (last, batch),
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise database_error(self.path, exc) from exc
             if not rows:
                 return
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vecs = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            try:
+                vecs = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            except ValueError as exc:  # vectors of different lengths
+                raise IndexCorrupt(
+                    f"the index database {self.path} holds damaged vectors; rebuild it: "
+                    f"`qa index --rebuild --index {self.path.parent} PATH`"
+                ) from exc
             yield ids, vecs
             last = int(ids[-1])
 
+    @_checked
     def bm25(self, query: str, limit: int, sources: Sequence[str] | None = None):
         """(chunk_id, score) best first; higher score is better."""
         match = fts_query(query)

@@ -278,8 +278,8 @@ def make(tmp_path: Path, name: str, data: bytes) -> Path:
         ("binary.txt", b"\x7fELF\x02\x01\x01\x00" + random_bytes(512), "not UTF-8 text"),
         ("empty.txt", b"", "empty file"),
         ("blank.md", b"  \n\n\t\n", "no text"),
-        ("latin1.txt", "café crème".encode("latin-1"), "not UTF-8 text"),
-        ("utf16.txt", "hello".encode("utf-16"), "not UTF-8 text"),
+        ("utf16.txt", b"\xff\xfe\x00\xd8", "not UTF-16 text"),  # a lone surrogate
+        ("control.txt", b"abc\x01\x02\x03\x81\x8d", "not UTF-8 text"),
         ("binary.html", b"\x00\x01\x02" + random_bytes(256), "binary"),
         ("empty.html", b"<html><script>x()</script></html>", "no text"),
         ("truncated.pdf", (FIXTURES / "sample.pdf").read_bytes()[:300], "PDF"),
@@ -387,3 +387,18 @@ def test_iter_files_yields_given_files_and_survives_symlink_loops(tmp_path):
     given.write_text("x", encoding="utf-8")
     found = list(iter_files([given, tmp_path / "docs"]))
     assert found == [given, tmp_path / "docs" / "a.txt"]
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        ("café crème".encode("latin-1"), "café crème"),
+        ("Grüße".encode("utf-16"), "Grüße"),  # with a byte-order mark
+        ("\ufeffKraków".encode("utf-16-be"), "Kraków"),
+        ("naïve\r\nline".encode("utf-8-sig"), "naïve\nline"),
+    ],
+)
+def test_legacy_and_bom_encodings_are_decoded(tmp_path, data, text):
+    path = tmp_path / "t.txt"
+    path.write_bytes(data)
+    assert load(path).text == text
