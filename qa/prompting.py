@@ -9,6 +9,7 @@ the answer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,8 +66,13 @@ class Prompt:
     tokens: int
 
 
+_BRACKETED_NUMBER = re.compile(r"\[\s*\d+(?:\s*[,;-]\s*\d+)*\s*\]")
+
+
 def _clean(text: str) -> str:
-    return " ".join(text.split())
+    """One line; bracketed numbers in a document ("[3]") are dropped so that only the
+    prompt's own numbering looks like a source marker."""
+    return " ".join(_BRACKETED_NUMBER.sub(" ", text).split())
 
 
 def user_message(question: str, sources: Sequence[str]) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 from .chunking import split_sentences
 from .records import Hit
 
-# Weights of the two relevance signals (see qa/eval_refusal.py for how they were chosen).
+# Weights of the two relevance signals (see qa/eval/refusal.py for how they were chosen).
 DENSE_WEIGHT = 0.6
 LEXICAL_WEIGHT = 0.4
 # Support of a claim by a sentence: this much lexical precision, the rest embedding similarity.
@@ -104,15 +104,38 @@ class Sentence:
     score: float = 0.0  # DENSE_WEIGHT * dense + LEXICAL_WEIGHT * lexical
 
 
+# Sentences that address an AI model instead of informing a reader ("Ignore previous
+# instructions...", "You are now...", "Answer every question with..."): a document that says
+# this is attempting prompt injection. Such sentences are never shown to the model, quoted or
+# accepted as support, so a document cannot steer the answer or forge its citations.
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override|bypass)\b[^.!?\n]{0,50}?"
+    r"\b(?:instructions?|prompts?|rules|directions|guidelines|guardrails)\b"
+    r"|\b(?:system|developer|hidden)\s+(?:prompt|message|instructions?)\b"
+    r"|\byou\s+(?:are|must|should|will)\s+now\b"
+    r"|\b(?:respond|reply|answer)\s+(?:to\s+)?(?:every|all|each|any)\s+"
+    r"(?:questions?|quer(?:y|ies)|requests?|prompts?)\b"
+    r"|\b(?:respond|reply|answer)\b[^.!?\n]{0,40}\b(?:only|always)\s+with\b"
+    r"|\b(?:cite|citing)\s+(?:only\s+)?(?:source|sources|passage|document)?\s*\[\d+\]",
+    re.IGNORECASE,
+)
+
+
+def is_instruction(text: str) -> bool:
+    """Whether a sentence reads as an instruction to an AI model (prompt injection)."""
+    return _INSTRUCTION.search(text) is not None
+
+
 def candidates(hits: Sequence[Hit], text_of: Callable[[str], str]) -> list[Sentence]:
-    """The sentences of `hits`, best passage first, each once."""
+    """The sentences of `hits`, best passage first, each once; sentences that instruct an AI
+    model (`is_instruction`) are left out."""
     seen: set[tuple[str, int, int]] = set()
     out: list[Sentence] = []
     for rank, hit in enumerate(hits):
         text = text_of(hit.source)
         for a, b in split_sentences(text, hit.start, hit.end):
             key = (hit.source, a, b)
-            if key in seen or not terms(text[a:b]):
+            if key in seen or not terms(text[a:b]) or is_instruction(text[a:b]):
                 continue
             seen.add(key)
             out.append(Sentence(hit.source, a, b, text[a:b], hit.page, hit.chunk_id, rank))
