@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure", action="store_true", help="allow another address without a login")
     p.add_argument("--open", action="store_true", help="open a browser tab")
 
-    sub.add_parser("bench", help="benchmarks: qa bench {index,search,ask} --help", add_help=False)
+    sub.add_parser("bench", help="speed: qa bench index|search|ask|all", add_help=False)
     sub.add_parser("eval", help="evaluation on datasets: qa eval --help", add_help=False)
     return parser
 
@@ -359,13 +359,9 @@ def _serve(args) -> int:
 
 
 def _bench(argv: list[str]) -> int:
-    if argv[:1] == ["ask"]:
-        from . import bench_ask
+    from .bench import cli
 
-        return bench_ask.main(argv[1:])
-    from . import bench
-
-    return bench.main(argv)
+    return cli.main(argv)
 
 
 def _eval(argv: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""Text and vectors for `qa.bench`: real prose to index and real questions to ask.
+"""Text and vectors for the benchmarks: real prose to index and real questions to ask.
 
 The text is SQuAD v1.1 dev (read in place from the shared eval data, never copied);
 without it, seeded synthetic sentences. Large corpora for the search benchmark are
@@ -38,8 +38,8 @@ class Corpus:
 
 def load_corpus(data_dir: str | Path | None = None, seed: int = 0) -> Corpus:
     """SQuAD dev paragraphs and questions if the eval data is there, else synthetic text."""
-    from .errors import BadInput
-    from .eval.datasets import default_data_dir, load_squad
+    from ..errors import BadInput
+    from ..eval.datasets import default_data_dir, load_squad
 
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     try:
@@ -98,15 +98,27 @@ def chars_per_chunk(
     texts: Sequence[str], token_spans, chunk_tokens: int, overlap: int, max_tokens: int
 ) -> float:
     """How many characters of these texts make one chunk, chunked as the index would."""
-    from .chunking import chunk_document
-    from .records import Document
+    chunks = _chunks(texts, token_spans, chunk_tokens, overlap, max_tokens)
+    return sum(len(t) for t in texts) / max(1, len(chunks))
+
+
+def chunk_chars(
+    texts: Sequence[str], token_spans, chunk_tokens: int, overlap: int, max_tokens: int
+) -> float:
+    """The mean length of a chunk's text (longer than `chars_per_chunk`: chunks overlap)."""
+    chunks = _chunks(texts, token_spans, chunk_tokens, overlap, max_tokens)
+    return sum(len(c.text) for c in chunks) / max(1, len(chunks))
+
+
+def _chunks(texts, token_spans, chunk_tokens: int, overlap: int, max_tokens: int) -> list:
+    from ..chunking import chunk_document
+    from ..records import Document
 
     limit = min(chunk_tokens, max_tokens)
-    chars = chunks = 0
+    chunks = []
     for i, text in enumerate(texts):
-        chunks += len(chunk_document(Document(f"s{i}", text), token_spans, limit, overlap))
-        chars += len(text)
-    return chars / max(1, chunks)
+        chunks += chunk_document(Document(f"s{i}", text), token_spans, limit, overlap)
+    return chunks
 
 
 def article_texts(corpus: Corpus, chars: float, docs: int | None = None) -> list[str]:
@@ -157,6 +169,22 @@ def shuffled_texts(
                 break
         out.append("\n\n".join(paras) + "\n")
     return out
+
+
+def sentence_chunks(corpus: Corpus, n: int, chars: float, seed: int = 0):
+    """`n` chunk-sized texts (each about `chars` characters) of the corpus's sentences drawn
+    at random, with replacement; yielded one at a time (a million of them do not fit well
+    in memory as one list)."""
+    rng = random.Random(seed)
+    pool = corpus.sentences()
+    for _ in range(n):
+        parts: list[str] = []
+        size = 0
+        while size < chars:
+            s = rng.choice(pool)
+            parts.append(s)
+            size += len(s) + 1
+        yield " ".join(parts)
 
 
 def write_texts(texts: Sequence[str], folder: Path, prefix: str = "doc") -> list[Path]:
