@@ -46,7 +46,7 @@ from .verify import verify, with_markers
 __all__ = ["Turn", "ask", "ask_stream", "answerability"]
 
 MODES = ("llm", "extractive")
-# Calibrated on CLAPnq dev with `python -m qa.eval_refusal --limit 100 --seed 3 --dump F`
+# Calibrated on CLAPnq dev with `python -m qa.eval.refusal --limit 100 --seed 3 --dump F`
 # (all 597 passages indexed; 100 answerable + 100 unanswerable questions; weights chosen by a
 # grid search maximising unanswerables declined at >= 90% answerables answered):
 # answerability = (0.7 * best sentence score + 0.4 * best cosine) * names factor.
@@ -65,7 +65,7 @@ EXTRACTIVE_SENTENCES = 1  # sentences quoted in extractive mode
 
 @dataclass(frozen=True)
 class Options:
-    """Engine switches. Measured with `python -m qa.eval_answers --limit 50 --variant ...` on
+    """Engine switches. Measured with `qa eval squad --mode llm --limit 50 --variant ...` on
     SQuAD dev (token F1 / citation correctness of answered questions, SmolLM2-135M):
     default 0.135/0.78, best-first 0.154/0.83, examples 0.132/0.66, passages 0.132/0.73,
     grammar 0.115/0.80, no-fallback 0.106/0.81 (answered 54% instead of 82%); extractive

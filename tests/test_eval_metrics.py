@@ -4,16 +4,25 @@ import math
 
 import pytest
 
+from qa.eval.answers import AnswerResult, CitationJudgement, judge_answer, latency, score_answers
 from qa.eval.datasets import Dataset, Passage, Question, Span, parse_sentence_list
 from qa.eval.metrics import (
+    citation_precision,
+    citation_recall,
+    contains_answer,
     exact_match,
     ndcg_at_k,
     normalize_answer,
+    percentile,
     recall_at_k,
     reciprocal_rank,
+    refusal_rates,
+    strip_markers,
     token_f1,
 )
+from qa.eval.refusal import choose_threshold, refusal_scores
 from qa.eval.retrieval import Item, QuestionResult, judge, score
+from qa.records import Answer, Citation
 
 F, T = False, True
 
@@ -134,5 +143,173 @@ def test_cli_rejects_an_unknown_retriever_before_any_work(capsys):
     from qa.eval.cli import main
 
     assert main(["squad", "--retriever", "dense,nope"]) == 2
-    assert "unknown retriever 'nope'" in capsys.readouterr().err
+    assert "unknown retriever nope" in capsys.readouterr().err
     assert main(["squad", "--limit", "0"]) == 2
+    assert main(["squad", "--mode", "fancy"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "--limit must be at least 1" in err and "invalid choice" in err
+
+
+# ----------------------------------------------------------------- answers and citations
+
+
+def test_contains_answer_matches_whole_normalised_tokens():
+    assert contains_answer("It was founded in 1990 by Smith.", "1990")
+    assert contains_answer("The Denver Broncos won.", ["Carolina", "denver broncos"])
+    assert not contains_answer("It was founded in 1990.", "199")  # not part of a token
+    assert not contains_answer("It was founded in 1990.", "in the 1990s")
+    assert not contains_answer("anything", ["", "the"])  # empty after normalisation
+
+
+def test_strip_markers_removes_citation_markers_only():
+    assert strip_markers("Ford denied it [1]. Xiaomi too [2][3].") == "Ford denied it. Xiaomi too."
+    assert strip_markers("In [1, 3] cases [4].") == "In cases."
+    assert strip_markers("The list [a] stays.") == "The list [a] stays."
+
+
+def test_citation_precision_is_the_share_of_all_citations():
+    # 3 questions: 2 of 2 right, 0 of 1, 1 of 3 -> 3 of 6
+    judged = [[True, True], [False], [True, False, False]]
+    assert citation_precision(judged) == 0.5
+    assert citation_recall(judged) == pytest.approx(2 / 3)  # 2 questions with a right one
+    assert citation_recall([[], [True]]) == 0.5  # no citation: a miss
+    assert citation_precision([[], []]) is None and citation_recall([]) is None
+
+
+def test_refusal_rates():
+    # answerables: 1 of 4 refused -> 0.75 answered; unanswerables: 2 of 5 refused -> 0.4 declined
+    assert refusal_rates([F, T, F, F], [T, F, T, F, F]) == (0.75, 0.4)
+    assert refusal_rates([], [T]) == (None, 1.0)
+
+
+def test_percentile_interpolates_linearly():
+    values = [4.0, 1.0, 3.0, 2.0]
+    assert percentile(values, 50) == 2.5
+    assert percentile(values, 95) == pytest.approx(3.85)  # 3 + 0.85 * (4 - 3)
+    assert percentile(values, 0) == 1.0 and percentile(values, 100) == 4.0
+    assert percentile([7.0], 95) == 7.0
+    assert percentile([], 50) is None
+    with pytest.raises(ValueError):
+        percentile(values, 101)
+
+
+def test_choose_threshold_answers_the_target_share():
+    pos = [0.1 * i for i in range(1, 11)]  # 0.1 .. 1.0
+    neg = [0.05, 0.15, 0.25, 0.5]
+    t, answered, declined = choose_threshold(pos, neg, target=0.9)
+    assert t == pytest.approx(0.2) and answered == 0.9 and declined == 0.5  # 0.05, 0.15
+
+
+SQUAD_Q = Question(
+    "q",
+    "When?",
+    ("p1",),
+    (Span("p1", 40, 44),),  # "1990" in the passage text below
+    ("1990", "in 1990"),
+)
+
+
+def _cite(n, source, start, end, quote):
+    return Citation(n, source, start, end, quote)
+
+
+def test_squad_citation_must_be_in_the_gold_paragraph_and_hold_the_answer():
+    pid_of = {"a.txt": "p1", "b.txt": "p2"}
+    answer = Answer(
+        "When?",
+        "It opened in 1990 [1]. It grew [2]. Also 1990 [3]. And [4].",
+        citations=(
+            _cite(1, "a.txt", 30, 50, "it opened in 1990."),  # holds the gold span
+            _cite(2, "a.txt", 0, 20, "It grew."),  # gold paragraph, no answer
+            _cite(3, "b.txt", 0, 30, "Also in 1990 elsewhere."),  # answer text, wrong paragraph
+            _cite(4, "a.txt", 100, 130, "Opened in 1990, it says."),  # other occurrence: text
+        ),
+        timings={"retrieve": 0.5, "total": 0.6},
+    )
+    r = judge_answer(answer, SQUAD_Q, "contains", pid_of)
+    assert [c.correct for c in r.citations] == [True, False, False, True]
+    assert [c.in_passage for c in r.citations] == [True, True, False, True]
+    assert r.text == answer.text and r.em == 0.0 and r.contains is True
+    # markers are stripped before scoring: "It opened in 1990 It grew ..." vs "1990"
+    assert 0 < r.f1 < 1
+
+
+def test_clapnq_citation_must_overlap_a_gold_sentence():
+    q = Question("q", "Why?", ("c1",), (Span("c1", 100, 200),), ("Because of rain.",))
+    pid_of = {"c.txt": "c1"}
+    answer = Answer(
+        "Why?",
+        "Because of rain [1][2].",
+        citations=(_cite(1, "c.txt", 150, 250, "x"), _cite(2, "c.txt", 0, 100, "y")),
+    )
+    r = judge_answer(answer, q, "overlaps", pid_of)
+    assert [c.correct for c in r.citations] == [True, False]  # [0, 100) ends where gold starts
+    assert r.f1 == 1.0 and r.em is None and r.contains is None  # EM is SQuAD's only
+
+
+def test_refusal_and_unanswerable_are_scored_apart():
+    refused = Answer("When?", "The documents don't say.", refused=True)
+    r = judge_answer(refused, SQUAD_Q, "contains", {})
+    assert (r.em, r.f1, r.contains, r.citations) == (0.0, 0.0, False, ())
+    unanswerable = Question("u", "Who?", (), context=("c9",))
+    r = judge_answer(
+        Answer("Who?", "Bob [1].", citations=(_cite(1, "z", 0, 3, "Bob"),)),
+        unanswerable,
+        "overlaps",
+        {"z": "c9"},
+    )
+    assert r.f1 is None and not r.answerable and r.citations[0].correct is False
+
+
+def _result(qid, answerable, refused, f1, cites, timings):
+    judged = tuple(
+        CitationJudgement(i + 1, "p", ok or loose, ok) for i, (ok, loose) in enumerate(cites)
+    )
+    return AnswerResult(qid, qid, answerable, refused, "", None, f1, None, judged, timings)
+
+
+def test_score_answers_on_hand_made_results():
+    ds = Dataset("clapnq", (), (), "overlaps")
+    results = [
+        _result(
+            "a", True, False, 0.5, [(True, True), (False, True)], {"retrieve": 0.1, "generate": 1.0}
+        ),
+        _result("b", True, False, 0.3, [(False, False)], {"retrieve": 0.3, "generate": 3.0}),
+        _result("c", True, True, 0.0, [], {"retrieve": 0.2, "generate": 0.0}),
+        _result("d", False, True, None, [], {"retrieve": 0.4}),
+        _result("e", False, False, None, [(False, False)], {"retrieve": 0.5, "generate": 2.0}),
+    ]
+    s = score_answers(ds, "llm", results, model="m.gguf")
+    assert s.questions == 3 and s.answered == pytest.approx(2 / 3)
+    assert s.f1 == pytest.approx(0.8 / 3) and s.f1_answered == pytest.approx(0.4)
+    assert s.em is None and s.contains is None
+    c = s.citations  # answered answerables a and b: 1 right of 3, 2 in the gold passage
+    assert (c.questions, c.citations) == (2, 3)
+    assert c.precision == pytest.approx(1 / 3) and c.precision_passage == pytest.approx(2 / 3)
+    assert c.recall == 0.5
+    assert s.refusal.to_dict() == {
+        "answerable": 3,
+        "answered": 0.6667,
+        "unanswerable": 2,
+        "declined": 0.5,
+    }
+    stages = {x.stage: x for x in s.latency}
+    assert stages["retrieve"].n == 5 and stages["retrieve"].p50 == pytest.approx(0.3)
+    assert stages["generate"].n == 3 and stages["generate"].p50 == 2.0  # only where it ran
+    assert "prompt" not in stages
+    assert refusal_scores(results) == s.refusal
+    assert latency(results, ("generate",))[0].p95 == pytest.approx(2.9)
+
+
+def test_sample_draws_both_kinds_in_proportion():
+    passages = tuple(Passage(f"p{i}", "t", "x") for i in range(10))
+    yes = tuple(Question(f"a{i}", "q", (f"p{i}",)) for i in range(6))
+    no = tuple(Question(f"u{i}", "q", (), context=(f"p{i + 6}",)) for i in range(4))
+    ds = Dataset("toy", passages, yes + no, "overlaps")
+    s = ds.sample(5, seed=1, max_passages=5)
+    assert sum(q.answerable for q in s.questions) == 3  # 6/10 of 5
+    kept = {p.pid for p in s.passages}
+    assert all(set(q.relevant + q.context) <= kept for q in s.questions)  # own passages kept
+    assert [q.qid for q in s.questions] == sorted(
+        (q.qid for q in s.questions), key=[x.qid for x in ds.questions].index
+    )

@@ -50,6 +50,13 @@ class Question:
     relevant: tuple[str, ...]  # ids of the passages that hold the evidence
     spans: tuple[Span, ...] = ()  # gold evidence inside those passages
     answers: tuple[str, ...] = ()  # reference answer texts (SQuAD: the gold spans' texts)
+    # passages that come with the question without answering it (a CLAPnq unanswerable
+    # question's same-topic passage): kept in the index when the corpus is cut
+    context: tuple[str, ...] = ()
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.relevant)
 
 
 @dataclass(frozen=True)
@@ -60,15 +67,25 @@ class Dataset:
     match: str  # one of MATCHES
 
     def sample(self, limit: int | None, seed: int = 0, max_passages: int | None = None) -> Dataset:
-        """`limit` questions drawn at random (with `seed`); with `max_passages`, the corpus is
-        cut to the passages those questions need plus random others, up to that many."""
+        """`limit` questions drawn at random (with `seed`), in data set order; a data set with
+        answerable and unanswerable questions gives both kinds in proportion (CLAPnq: half
+        each). With `max_passages`, the corpus is cut to the passages those questions need
+        (and come with) plus random others, up to that many."""
         rng = random.Random(seed)
         questions = list(self.questions)
         if limit is not None and limit < len(questions):
-            questions = sorted(rng.sample(questions, limit), key=self.questions.index)
+            yes = [i for i, q in enumerate(questions) if q.answerable]
+            no = [i for i, q in enumerate(questions) if not q.answerable]
+            if yes and no:
+                n_yes = min(max(round(limit * len(yes) / len(questions)), 1), len(yes), limit)
+                n_no = min(limit - n_yes, len(no))
+                picked = rng.sample(yes, n_yes) + rng.sample(no, n_no)
+            else:
+                picked = rng.sample(range(len(questions)), limit)
+            questions = [questions[i] for i in sorted(picked)]
         passages = self.passages
         if max_passages is not None and max_passages < len(passages):
-            needed = {pid for q in questions for pid in q.relevant}
+            needed = {pid for q in questions for pid in q.relevant + q.context}
             others = [p.pid for p in passages if p.pid not in needed]
             extra = max(0, max_passages - len(needed))
             keep = needed | set(rng.sample(others, min(extra, len(others))))
@@ -90,6 +107,10 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
     loaders = {"squad": load_squad, "clapnq": load_clapnq, "scifact": load_scifact}
     if name not in loaders:
         raise BadInput(f"unknown data set {name!r}: use one of {', '.join(NAMES)}")
+    if not root.is_dir():
+        raise BadInput(
+            f"no evaluation data folder at {root}: pass --data DIR (see shared/eval-data/README.md)"
+        )
     return loaders[name](root)
 
 
@@ -131,10 +152,12 @@ def load_squad(root: Path) -> Dataset:
 # ----------------------------------------------------------------------------- CLAPnq
 
 
-def load_clapnq(root: Path, unanswerable: bool = False) -> Dataset:
-    """CLAPnq dev: every passage of both files is indexed; the questions are the answerable
-    ones (or, with `unanswerable`, the unanswerable ones, which have no gold evidence).
-    Gold spans are the answer's selected sentences, located in the passage text."""
+def load_clapnq(root: Path) -> Dataset:
+    """CLAPnq dev: every passage of both files is indexed (an unanswerable question comes with
+    a passage on its topic, so it is asked against an index that holds that passage); the
+    questions are the 300 answerable ones, then the 300 unanswerable ones (no gold evidence:
+    `relevant` is empty, their own passage is `context`). Gold spans are an answer's selected
+    sentences, located in the passage text."""
     folder = Path(root) / "clapnq"
     rows = {}
     for kind in ("answerable", "unanswerable"):
@@ -150,25 +173,31 @@ def load_clapnq(root: Path, unanswerable: bool = False) -> Dataset:
                 pids[key] = f"c{len(passages)}"
                 passages.append(Passage(pids[key], p["title"], p["text"]))
     questions = []
-    for row in rows["unanswerable" if unanswerable else "answerable"]:
-        p = row["passages"][0]
-        pid = pids[(p["title"], p["text"])]
-        spans: list[Span] = []
-        answers: list[str] = []
-        for out in row.get("output", []):
-            if out.get("answer"):
-                answers.append(out["answer"])
-            for sentence in out.get("selected_sentences", []):
-                start = p["text"].find(sentence)
-                if start >= 0:
-                    spans.append(Span(pid, start, start + len(sentence)))
-        relevant = () if unanswerable else (pid,)
-        questions.append(
-            Question(
-                str(row["id"]), row["input"], relevant, tuple(dict.fromkeys(spans)), tuple(answers)
-            )
-        )
+    for kind in ("answerable", "unanswerable"):
+        questions += [_clapnq_question(row, pids, kind == "unanswerable") for row in rows[kind]]
     return Dataset("clapnq", tuple(passages), tuple(questions), "overlaps")
+
+
+def _clapnq_question(row: dict, pids: dict[tuple[str, str], str], unanswerable: bool) -> Question:
+    p = row["passages"][0]
+    pid = pids[(p["title"], p["text"])]
+    spans: list[Span] = []
+    answers: list[str] = []
+    for out in [] if unanswerable else row.get("output", []):
+        if out.get("answer"):
+            answers.append(out["answer"])
+        for sentence in out.get("selected_sentences", []):
+            start = p["text"].find(sentence)
+            if start >= 0:
+                spans.append(Span(pid, start, start + len(sentence)))
+    return Question(
+        str(row["id"]),
+        row["input"],
+        () if unanswerable else (pid,),
+        tuple(dict.fromkeys(spans)),
+        tuple(answers),
+        context=(pid,),
+    )
 
 
 # ----------------------------------------------------------------------------- SciFact

@@ -1,4 +1,5 @@
-"""Pure metric functions: ranking metrics over relevance lists, and SQuAD answer metrics.
+"""Pure metric functions: ranking metrics over relevance lists, SQuAD answer metrics,
+citation precision and recall, refusal rates and latency percentiles.
 
 A ranking is a list of booleans, best first: is the item at that rank relevant? `n_relevant`
 is how many relevant items exist (1 for a question with one gold answer); at most that many
@@ -86,3 +87,67 @@ def _f1(prediction: str, gold: str) -> float:
     precision = same / len(pred)
     recall = same / len(ref)
     return 2 * precision * recall / (precision + recall)
+
+
+def contains_answer(text: str, gold: str | Sequence[str]) -> bool:
+    """Whether the normalised tokens of a gold answer occur, in order and contiguous, in the
+    normalised `text` ("1990" does not contain "1"; "in the 1990s" does not contain "1990")."""
+    golds = [gold] if isinstance(gold, str) else list(gold)
+    tokens = normalize_answer(text).split()
+    for g in golds:
+        want = normalize_answer(g).split()
+        if want and any(
+            tokens[i : i + len(want)] == want for i in range(len(tokens) - len(want) + 1)
+        ):
+            return True
+    return False
+
+
+_MARKERS = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
+
+
+def strip_markers(text: str) -> str:
+    """An answer's text without its citation markers ("[1]", "[1][2]", "[1, 3]")."""
+    return " ".join(_MARKERS.sub("", text).split())
+
+
+# --------------------------------------------------------------- citations and refusals
+
+
+def citation_precision(correct: Sequence[Sequence[bool]]) -> float | None:
+    """Share of all citations that are correct, over the questions' lists of judgements
+    (one boolean per citation); None when there is no citation at all."""
+    flat = [c for question in correct for c in question]
+    return sum(flat) / len(flat) if flat else None
+
+
+def citation_recall(correct: Sequence[Sequence[bool]]) -> float | None:
+    """Share of the (answered) questions with at least one correct citation; a question
+    without citations counts as a miss. None when there is no question."""
+    return sum(1 for q in correct if any(q)) / len(correct) if correct else None
+
+
+def refusal_rates(
+    answerable_refused: Sequence[bool], unanswerable_refused: Sequence[bool]
+) -> tuple[float | None, float | None]:
+    """(share of answerable questions answered, share of unanswerable questions declined);
+    None for a kind with no questions."""
+    answered = 1 - sum(answerable_refused) / len(answerable_refused) if answerable_refused else None
+    declined = (
+        sum(unanswerable_refused) / len(unanswerable_refused) if unanswerable_refused else None
+    )
+    return answered, declined
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100) with linear interpolation between the closest ranks
+    (numpy's default); None for no values."""
+    if not values:
+        return None
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be in 0..100, not {q}")
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)

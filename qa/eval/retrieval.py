@@ -23,7 +23,8 @@ from ..config import Settings
 from ..embed import Embedder, get_embedder
 from ..index import FORMAT_VERSION, Index
 from .datasets import Dataset, Question
-from .metrics import mean, ndcg_at_k, recall_at_k, reciprocal_rank
+from .metrics import mean, ndcg_at_k, percentile, recall_at_k, reciprocal_rank
+from .progress import bar
 
 K = 20  # results scored per question
 RECALL_KS = (1, 5, 10, 20)
@@ -60,6 +61,7 @@ class QuestionResult:
     relevance: tuple[bool, ...]  # per ranked item (chunk, or passage when judged by passage)
     n_relevant: int
     retrieved: tuple[str, ...]  # passage id of each ranked item
+    seconds: float = 0.0  # the search call (query vector embedded ahead, see QueryCache)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ class RetrievalScores:
     mrr10: float
     ndcg10: float
     seconds: float
+    curve: tuple[float, ...] = ()  # recall@1 .. recall@K
+    search_p50: float | None = None  # seconds per search call
+    search_p95: float | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -85,7 +90,14 @@ class RetrievalScores:
             "mrr@10": round(self.mrr10, 4),
             "ndcg@10": round(self.ndcg10, 4),
             "seconds": round(self.seconds, 2),
+            "search_p50_ms": _ms(self.search_p50),
+            "search_p95_ms": _ms(self.search_p95),
+            "recall_curve": [round(v, 4) for v in self.curve],
         }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
 
 
 # ------------------------------------------------------------------------------ judging
@@ -120,6 +132,7 @@ def score(
     seconds: float = 0.0,
 ) -> RetrievalScores:
     answerable = [r for r in results if r.n_relevant > 0]
+    timed = [r.seconds for r in results if r.seconds > 0]
     return RetrievalScores(
         dataset=dataset.name,
         retriever=retriever,
@@ -133,6 +146,12 @@ def score(
         mrr10=mean([reciprocal_rank(r.relevance, 10) for r in answerable]),
         ndcg10=mean([ndcg_at_k(r.relevance, 10, r.n_relevant) for r in answerable]),
         seconds=seconds,
+        curve=tuple(
+            mean([recall_at_k(r.relevance, k, r.n_relevant) for r in answerable])
+            for k in range(1, K + 1)
+        ),
+        search_p50=percentile(timed, 50),
+        search_p95=percentile(timed, 95),
     )
 
 
@@ -165,6 +184,10 @@ class QueryCache:
             part = todo[i : i + batch]
             for text, vec in zip(part, self.base.embed(part), strict=True):
                 self._vectors[text] = vec
+
+    def clear(self) -> None:
+        """Forget the primed vectors (so timed questions embed their query as in real use)."""
+        self._vectors.clear()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if texts and all(t in self._vectors for t in texts):
@@ -275,17 +298,20 @@ def _progress(log: Log):
 def run_questions(
     ev: EvalIndex, dataset: Dataset, retriever: str, k: int = K
 ) -> list[QuestionResult]:
-    """Search every question with one retriever and judge the top results."""
+    """Search every answerable question with one retriever and judge the top results."""
     mode, fusion = RETRIEVERS[retriever]
     depth = k * PASSAGE_DEPTH if dataset.match == "passage" else k
+    questions = [q for q in dataset.questions if q.answerable]
     if mode != "bm25":
-        ev.embedder.prime([q.text for q in dataset.questions])
+        ev.embedder.prime([q.text for q in questions])
     out = []
-    for q in dataset.questions:
+    for q in bar(questions, len(questions), retriever):
+        t0 = time.perf_counter()
         hits = ev.index.search(q.text, k=depth, mode=mode, fusion=fusion)
+        seconds = time.perf_counter() - t0
         items = [Item(h.source, h.start, h.end) for h in hits]
         rel, n_rel, pids = judge(items, q, dataset.match, ev.pid_of)
-        out.append(QuestionResult(q.qid, rel[:k], n_rel, pids[:k]))
+        out.append(QuestionResult(q.qid, rel[:k], n_rel, pids[:k], seconds))
     return out
 
 
