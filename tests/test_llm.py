@@ -76,3 +76,26 @@ def test_real_model_grammar_constrains_the_output(real_generator):
     )
     text = "".join(real_generator.stream(prompt, max_tokens=120, grammar=answer_grammar(1)))
     assert text == "The documents don't say." or re.fullmatch(r"\w[^\[\]\n]+ \[1\]\.", text)
+
+
+@pytest.mark.slow
+def test_real_prompt_cache_is_bounded_and_reused(real_generator):
+    from qa.llm import load_generator as load
+
+    gen = load(Settings().model, 1024, threads=1)  # its own instance: a cache of its own
+    gen.reset()
+    prompts = [
+        gen.render([Message("user", f"Say something about the number {i}, briefly.")])
+        for i in range(4)
+    ]
+    cold = [list(gen.stream(p, max_tokens=8)) for p in prompts]
+    states = list(gen.cache.cache_state.values())
+    assert states, "prompts are cached"
+    # llama-cpp-python would keep n_tokens x n_vocab logits per state (~5 MB each here)
+    assert all(s.scores.shape[0] <= 1 for s in states)
+    assert gen.cache.cache_size == sum(
+        s.llama_state_size + s.scores.nbytes + s.input_ids.nbytes for s in states
+    )
+    assert gen.cache.cache_size <= gen.cache.capacity_bytes
+    # a prompt seen before resumes from its cached state and decodes the same tokens
+    assert list(gen.stream(prompts[0], max_tokens=8)) == cold[0]
