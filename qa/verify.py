@@ -10,8 +10,9 @@ back at a clause boundary ("Ford denied the report, citing ..." -> "Ford denied 
 when the shorter claim passes; otherwise it is dropped. Markers that point nowhere (`[7]` of 3
 sources) or at unsupportive text are removed; a claim left without a citation gets the
 best-supporting sentence of all sources, if one supports it. Claims that share far fewer of the
-question's words than the best claim (off-topic sentences) are dropped. Surviving citations are
-renumbered 1..n in order of appearance.
+question's words than the best claim (off-topic sentences) are dropped, as are claims that
+only repeat a wh-question, claims resting on a sentence that is not about the question, and
+questions the model writes back. Surviving citations are renumbered 1..n in order of appearance.
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from dataclasses import dataclass
 from .chunking import split_sentences
 from .prompting import REFUSAL, Source
 from .records import Citation, Claim
-from .support import Sentence, relevance, support_matrix, terms, unsupported
+from .support import (
+    FRAMING,
+    Sentence,
+    relevance,
+    stem,
+    support_matrix,
+    terms,
+    unsupported,
+    words,
+)
 
 # A claim is supported by a sentence at this support or more (lexical precision blended with
 # embedding similarity, see qa.support). Chosen by hand on the sample corpus and CLAPnq dev
@@ -42,6 +52,16 @@ _CLAUSE_BREAK = re.compile(
     re.IGNORECASE,
 )
 MIN_CLAUSE_WORDS = 3
+# A question asking for something (what, who, when...) is answered only by a claim that adds
+# content words to it: "The basic unit of the UMC is the UMC [1]." is no answer.
+_WH = re.compile(
+    r"^\W*(?:(?:and|so|but|then)\s+)?(?:what|who|whom|whose|when|where|which|why|how)\b", re.I
+)
+# The sentence a claim rests on must itself be about the question: its relevance to the
+# question (`Sentence.score`) at least this share of the best evidence sentence's. Drops a
+# model's fluent sentence from an off-topic source ("What is floridean?" -> a sentence on the
+# word pharmakeia). Chosen on SQuAD dev answers (`qa eval squad --mode llm`).
+TOPIC_RATIO = 0.6
 
 _MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 _ANY_MARKER = re.compile(r"\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\]")
@@ -60,6 +80,19 @@ _REFUSES = re.compile(
     r"(?:don'?t|do not)\s+know",
     re.IGNORECASE,
 )
+
+
+# Words that add nothing to a question when a claim repeats it ("X is the Y" for "What is X?").
+_GLUE = frozenset(
+    "a an the is are was were be been being am of in on at to for by with from and or as it "
+    "its this that these those there their they them he she his her him we our i do does did "
+    "has have had which who whom whose what when where why how".split()
+)
+
+
+def _words(text: str) -> set[str]:
+    """The stems of `text`'s words, glue words aside (quantifiers such as "most" count)."""
+    return {stem(w) for w in words(text) if w.lower() not in _GLUE}
 
 
 @dataclass(frozen=True)
@@ -152,6 +185,7 @@ class _Choice:
     support: float
     has_content: bool
     relevance: float
+    echo: bool = False  # a question (the model repeating one): dropped from the answer
 
 
 def _cited_numbers(ms: Sequence[Marker]) -> list[int]:
@@ -197,15 +231,26 @@ def verify(
 
     chosen: list[_Choice] = []
     row = 0
+    asks_for = _WH.search(question) is not None
+    q_words = _words(question)
+    top_score = max((s.score for _, s in flat), default=0.0)
     for vs, (_, ms) in zip(variants, parsed, strict=True):
         cited = _cited_numbers(ms)
         choice = None
+        if vs[0].rstrip().endswith("?"):
+            chosen.append(_Choice(vs[0], (), 0.0, False, 0.0, echo=True))
+            row += len(vs)
+            continue
         for v_i, variant in enumerate(vs):
             plain = texts[row + v_i]
             if not terms(plain):
                 choice = choice or _Choice(variant, (), 0.0, False, 0.0)
                 break
             kept, best = _check(matrix[row + v_i], plain, cited, flat, question)
+            if asks_for and not (_words(plain) - q_words - FRAMING):
+                kept = []  # repeats the question without answering it
+            if kept and max(s.score for s in kept) < TOPIC_RATIO * top_score:
+                kept = []  # rests on a sentence that is not about the question
             if choice is None:  # the full claim, as the model wrote it (if nothing passes)
                 choice = _Choice(variant, (), best, True, relevance(plain, question))
             if kept:
@@ -246,6 +291,8 @@ def verify(
                     )
                 )
             nums.append(numbering[key])
+        if c.echo:
+            continue
         out_claims.append(Claim(c.body, tuple(nums), bool(c.kept), c.support))
         if DROP_UNSUPPORTED and any_supported and c.has_content and not c.kept:
             continue

@@ -162,6 +162,49 @@ def test_an_off_topic_supported_claim_is_dropped(fake_index):
     assert [c.quote for c in answer.citations] == [CATS]
 
 
+def test_a_question_the_model_writes_back_is_dropped(fake_index):
+    reply = lambda p: f"{CATS_Q} [1] {CATS} [{source_number(p, CATS)}]"  # noqa: E731
+    answer, _ = ask_fake(fake_index, reply)
+    assert answer.text == "Cats sleep for most of the day [1]."
+    assert [c.text for c in answer.claims] == [CATS]
+
+
+def test_a_claim_that_only_repeats_the_question_is_no_answer(fake_index):
+    question = "Where is Mount Etna?"
+    # supported by its source, but it adds nothing to the question
+    answer, _ = ask_fake(
+        fake_index, lambda p: f"Mount Etna is [{source_number(p, 'Etna')}].", question=question
+    )
+    assert answer.refused and answer.citations == ()
+    answer, _ = ask_fake(
+        fake_index,
+        lambda p: f"Mount Etna is on Sicily [{source_number(p, 'Etna')}].",
+        question=question,
+    )
+    assert not answer.refused and "Sicily" in answer.citations[0].quote
+
+
+def test_a_claim_resting_on_a_source_off_the_question_is_not_supported(fake_embedder):
+    from qa.prompting import Source
+    from qa.support import Sentence
+    from qa.verify import verify
+
+    def source(n, text, score):
+        return Source(n, (Sentence(f"doc{n}.txt", 0, len(text), text, score=score),))
+
+    etna = "Mount Etna is an active volcano on Sicily."
+    nile = "The Nile is the longest river in Africa."
+    sources = [source(1, etna, 0.9), source(2, nile, 0.2)]
+    question = "Where is Mount Etna?"
+    off = verify(f"{nile} [2]", sources, fake_embedder, question=question)
+    assert not off.supported and off.citations == ()
+    on = verify("Mount Etna is on Sicily [1].", sources, fake_embedder, question=question)
+    assert on.supported and [c.quote for c in on.citations] == [etna]
+    # the same off-topic sentence passes when it is as relevant as the best source
+    level = [source(1, etna, 0.9), source(2, nile, 0.9)]
+    assert verify(f"{nile} [2]", level, fake_embedder, question=question).supported
+
+
 def test_framing_prefixes_are_removed(fake_index):
     reply = lambda p: f"The answer to this question is: {CATS} [{source_number(p, CATS)}]"  # noqa: E731
     answer, _ = ask_fake(fake_index, reply)
