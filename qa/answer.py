@@ -13,6 +13,8 @@ citation, see `qa.verify`), `total`.
 
 Modes: "llm" generates with a local GGUF model (`settings.model`, or `model=`); "extractive"
 needs no model and answers with the best-supporting sentence, quoted with its citation.
+Without `mode=`, a call that passes `model=` uses the model, else `settings.mode` decides
+(default "extractive", `QA_MODE`: it measured better than the small default model).
 
 Refusal: the answer is "The documents don't say." with `refused=True` and no citations when the
 retrieved sentences match the question too weakly (`answerability` below the calibrated
@@ -166,6 +168,15 @@ def forget_indexes() -> None:
         _INDEXES.clear()
 
 
+def resolve_mode(mode: str | None, model, settings: Settings) -> str:
+    """The answer mode: as given; else "llm" when a model is passed; else `settings.mode`."""
+    if mode is None:
+        mode = "llm" if model is not None else settings.mode
+    if mode not in MODES:
+        raise BadInput(f"unknown answer mode {mode!r}: use llm or extractive")
+    return mode
+
+
 def get_generator(model: Generator | str | Path | None, settings: Settings) -> Generator:
     if model is not None and not isinstance(model, (str, Path)):
         return model
@@ -238,7 +249,7 @@ def ask_stream(
     history: Sequence[Turn | Answer | tuple[str, str]] | None = None,
     k: int | None = None,
     model: Generator | str | Path | None = None,
-    mode: str = "llm",
+    mode: str | None = None,
     settings: Settings | None = None,
     options: Options = DEFAULT_OPTIONS,
 ) -> Iterator[str | Answer]:
@@ -248,13 +259,12 @@ def ask_stream(
     verification later removes or renumbers. The final `Answer.text` is authoritative.
     In extractive mode, and for a refusal, the final text is yielded as one piece.
     """
-    if mode not in MODES:
-        raise BadInput(f"unknown answer mode {mode!r}: use llm or extractive")
     if not question or not question.strip():
         raise BadInput("the question is empty")
     t0 = time.perf_counter()
     if settings is None:
         settings = index.settings if isinstance(index, Index) else Settings.load()
+    mode = resolve_mode(mode, model, settings)
     timings = dict.fromkeys(("retrieve", "prompt", "first_token", "generate", "verify"), 0.0)
     generator = get_generator(model, settings) if mode == "llm" else None
     idx = open_index(index, settings)
@@ -327,7 +337,7 @@ def ask(
     history: Sequence[Turn | Answer | tuple[str, str]] | None = None,
     k: int | None = None,
     model: Generator | str | Path | None = None,
-    mode: str = "llm",
+    mode: str | None = None,
     settings: Settings | None = None,
     options: Options = DEFAULT_OPTIONS,
 ) -> Answer:

@@ -14,10 +14,18 @@ def add_commands(command, index_option) -> None:
     def answer_options(p: argparse.ArgumentParser) -> None:
         index_option(p)
         p.add_argument("--model", type=Path, metavar="PATH", help="GGUF model file (or QA_MODEL)")
-        p.add_argument(
+        which = p.add_mutually_exclusive_group()
+        which.add_argument(
+            "--llm",
+            action="store_true",
+            help="the local model writes the answer (its citations are checked); "
+            "also implied by --model",
+        )
+        which.add_argument(
             "--no-llm",
             action="store_true",
-            help="extractive mode: quote the best-supporting sentence, no model",
+            help="extractive mode: quote the best-supporting sentence, no model "
+            "(the default, unless QA_MODE=llm)",
         )
         p.add_argument("-k", type=int, metavar="N", help="passages to retrieve (default 5)")
         p.add_argument("--temperature", type=float, metavar="T", help="sampling (default 0)")
@@ -48,8 +56,13 @@ def _settings(args):
     return settings
 
 
-def _mode(args) -> str:
-    return "extractive" if args.no_llm else "llm"
+def _mode(args, settings=None) -> str:
+    """--no-llm, --llm or --model decide; else the setting (QA_MODE, default extractive)."""
+    if args.no_llm:
+        return "extractive"
+    if args.llm or args.model:
+        return "llm"
+    return (settings or _settings(args)).mode
 
 
 def _stream(question: str, args, settings, history, out) -> object:
@@ -66,7 +79,7 @@ def _stream(question: str, args, settings, history, out) -> object:
             history=history,
             k=settings.k,
             model=settings.model if args.model else None,
-            mode=_mode(args),
+            mode=_mode(args, settings),
             settings=settings,
         ):
             if isinstance(item, Answer):
@@ -156,7 +169,7 @@ def _preflight(args, settings) -> None:
     from .answer import open_index
 
     open_index(settings.index_dir, settings)
-    if not args.no_llm and not Path(settings.model).is_file():
+    if _mode(args, settings) == "llm" and not Path(settings.model).is_file():
         from .errors import ModelNotFound
         from .llm import FIX
 

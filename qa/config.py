@@ -59,6 +59,7 @@ _ENV = {
     "max_answer_tokens": ("QA_MAX_TOKENS", int),
     "temperature": ("QA_TEMPERATURE", float),
     "threads": ("QA_THREADS", int),
+    "mode": ("QA_MODE", str),
     "max_file_mb": ("QA_MAX_FILE_MB", float),
     "max_chunks_per_file": ("QA_MAX_CHUNKS_PER_FILE", int),
 }
@@ -78,6 +79,13 @@ class Settings:
     max_answer_tokens: int = 160
     temperature: float = 0.0
     threads: int = field(default_factory=_cpu_count)
+    # How answers are made when not asked otherwise: "extractive" (quote the best-supporting
+    # sentence) or "llm" (the GGUF model writes the answer; its citations are checked).
+    # Extractive is the default because it measured better: on SQuAD dev it ties the default
+    # model on citation precision (.787 vs .783) and contains the gold answer more often (.72 vs
+    # .66); on CLAPnq it has higher F1 (.325 vs .242) and citation precision (.70 vs .60).
+    # Gemma 3 270M measured no better than SmolLM2 and is 2-3x slower. See README "Measured".
+    mode: str = "extractive"
     # Indexing limits per file (a file over either is skipped with a message, never cut short).
     # 100 MB on disk: PDFs and DOCX files with images reach tens of MB with modest text.
     # 10,000 passages: about 2.5 million tokens (a 4,000-page book, ~10 MB of plain text),
@@ -95,6 +103,8 @@ class Settings:
             )
         if self.k < 1:
             raise BadInput(f"k must be at least 1, got {self.k}")
+        if self.mode not in ("llm", "extractive"):
+            raise BadInput(f"answer mode must be 'llm' or 'extractive', got {self.mode!r}")
         if self.fusion not in ("rrf", "weighted"):
             raise BadInput(f"fusion must be 'rrf' or 'weighted', got {self.fusion!r}")
         if not self.max_file_mb > 0:

@@ -193,6 +193,11 @@ class ChatApp:
                     found.setdefault(path.name, path)
         return found
 
+    @property
+    def default_mode(self) -> str:
+        """The mode the settings choose (QA_MODE), as the radio button names it."""
+        return next(name for name, value in MODES.items() if value == self.settings.mode)
+
     def default_model_name(self) -> str:
         return self.settings.model.name
 
@@ -222,7 +227,7 @@ class ChatApp:
         question: str,
         turns: list[ChatTurn] | None,
         k: float | None = None,
-        mode: str = "Model",
+        mode: str | None = None,
         model_name: str | None = None,
         temperature: float | None = None,
         session: str = "",
@@ -301,7 +306,7 @@ class ChatApp:
         yield "", list(turns), transcript_html(turns), sources_html(turns)
 
     def _request_settings(self, k, mode, model_name, temperature):
-        mode_value = MODES.get(mode, mode)
+        mode_value = self.settings.mode if mode is None else MODES.get(mode, mode)
         if mode_value not in MODES.values():
             raise BadInput(f"unknown answer mode {mode!r}: use Model or Extractive")
         k_value = self.settings.k if k is None else int(k)
@@ -534,7 +539,7 @@ class ChatApp:
                     k = gr.Slider(1, MAX_K, value=self.settings.k, step=1, label="Passages (top-k)")
                     mode = gr.Radio(
                         list(MODES),
-                        value="Model",
+                        value=self.default_mode,
                         label="Answer mode",
                         info="Model: the local language model writes the answer. "
                         "Extractive: quote the best sentence, no model.",

@@ -369,3 +369,22 @@ def test_real_follow_up_is_rewritten_and_answered(real, mode):
     assert answer.citations and answer.citations[0].n == 1
     for c in answer.citations:
         assert index.document_text(c.source)[c.start : c.end] == c.quote
+
+
+def test_mode_comes_from_the_call_the_model_argument_or_the_settings(monkeypatch):
+    from qa.answer import resolve_mode
+    from qa.config import Settings
+
+    base = Settings()
+    assert base.mode == "extractive"
+    assert resolve_mode(None, None, base) == "extractive"
+    assert resolve_mode(None, "models/x.gguf", base) == "llm"  # passing a model means using it
+    assert resolve_mode("extractive", FakeGenerator("x"), base) == "extractive"
+    assert resolve_mode(None, None, base.with_(mode="llm")) == "llm"
+    monkeypatch.setenv("QA_MODE", "llm")
+    assert Settings.load().mode == "llm"
+    monkeypatch.setenv("QA_MODE", "magic")
+    with pytest.raises(BadInput, match="answer mode"):
+        Settings.load()
+    with pytest.raises(BadInput, match="unknown answer mode"):
+        resolve_mode("poetry", None, base)

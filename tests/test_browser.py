@@ -147,7 +147,13 @@ def test_chat_in_a_real_browser(app_url, tmp_path):
         page.wait_for_selector("#qa-question textarea")
         page.evaluate(WATCH_STREAMING)
 
-        # 1. The Ford question, with the real model: streamed, cited, highlighted.
+        # 1. The Ford question, with the real model (chosen in the settings; the default mode
+        # is extractive): streamed, cited, highlighted.
+        settings = page.locator("#qa-settings").get_by_text("Settings").first
+        settings.click()
+        assert page.get_by_label("Extractive", exact=True).is_checked()
+        page.get_by_label("Model", exact=True).check()
+        settings.click()
         ask(page, FORD_QUESTION)
         turn = wait_status(page, 1, "answered refused error")
         assert turn.get_attribute("data-status") == "answered", turn.inner_text()
@@ -223,8 +229,8 @@ def test_chat_in_a_real_browser(app_url, tmp_path):
 
         # 5. Ask what only the new document answers (extractive mode, from the settings).
         page.get_by_role("tab", name="Chat").click()
-        page.locator("#qa-settings").get_by_text("Settings").first.click()
-        page.get_by_label("Extractive").check()
+        settings.click()
+        page.get_by_label("Extractive", exact=True).check()
         ask(page, "Who founded the Zorblat lantern festival?")
         turn = wait_status(page, 3, "answered refused error")
         assert turn.get_attribute("data-status") == "answered", turn.inner_text()

@@ -73,7 +73,7 @@ SCRIPT = GUARD + textwrap.dedent(
 
     index = Index.build(["corpus"], "index")
     hits = index.search(sys.argv[1], k=3)
-    llm = qa.ask(sys.argv[1], index="index")
+    llm = qa.ask(sys.argv[1], index="index", mode="llm")
     extractive = qa.ask(sys.argv[1], index="index", mode="extractive")
     port = int(sys.argv[2])
     app = serve(port=port, index_dir="index", block=False, quiet=True)

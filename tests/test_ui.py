@@ -356,11 +356,14 @@ def test_empty_question_does_nothing(fake_app):
 
 def test_history_is_passed_and_settings_are_mapped(fake_app):
     turns = run(fake_app, "Where is Mount Etna?", k=3, mode="Extractive")[-1][1]
-    run(fake_app, "Does it erupt often?", turns, k=4, model_name="tiny.gguf")
-    first, second = fake_app.engine.calls
+    run(fake_app, "Does it erupt often?", turns, k=4, mode="Model", model_name="tiny.gguf")
+    run(fake_app, "Where is the Nile?")  # no mode: the settings' (QA_MODE, default extractive)
+    first, second, third = fake_app.engine.calls
     assert first["mode"] == "extractive" and first["k"] == 3 and first["model"] is None
     assert second["mode"] == "llm" and second["model"].name == "tiny.gguf"
     assert [a.question for a in second["history"]] == ["Where is Mount Etna?"]
+    assert third["mode"] == fake_app.settings.mode == "extractive"
+    assert fake_app.default_mode == "Extractive"
 
 
 def test_refusal_and_errors_are_shown_and_the_app_keeps_answering(fake_app):
@@ -370,7 +373,9 @@ def test_refusal_and_errors_are_shown_and_the_app_keeps_answering(fake_app):
     assert failed.status == FAILED and "internal error" in failed.note and "boom" in failed.note
     bad = run(fake_app, "badinput question")[-1][1][-1]
     assert bad.status == FAILED and "make model" in bad.note
-    unknown_model = run(fake_app, "Where is Mount Etna?", model_name="../../etc/passwd")
+    unknown_model = run(
+        fake_app, "Where is Mount Etna?", mode="Model", model_name="../../etc/passwd"
+    )
     assert unknown_model[-1][1][-1].status == FAILED
     assert "unknown model" in unknown_model[-1][1][-1].note
     assert run(fake_app, "Where is Mount Etna?")[-1][1][-1].status == ANSWERED

@@ -120,7 +120,7 @@ class AskResult:
 def _timed_ask(question: str, index, settings, history=None) -> tuple[Answer, int]:
     pieces: list[str] = []
     answer = None
-    for item in engine.ask_stream(question, index, history=history, settings=settings):
+    for item in engine.ask_stream(question, index, history=history, mode="llm", settings=settings):
         if isinstance(item, Answer):
             answer = item
         else:
