@@ -209,6 +209,31 @@ def _prompt_cache(capacity: int = PROMPT_CACHE_BYTES):
     return CompactRAMCache(capacity_bytes=capacity)
 
 
+_LOG_CALLBACK = None
+
+
+def _quiet_llama_log() -> None:
+    """Send llama.cpp's own log lines to Python logging (logger "qa.llama"), not stderr:
+    llama-cpp-python prints lines of level NONE even when not verbose (Gemma 3's
+    "llama_kv_cache_iswa: using full-size SWA cache" on every context)."""
+    global _LOG_CALLBACK
+    if _LOG_CALLBACK is not None:
+        return
+    import ctypes
+    import logging
+
+    import llama_cpp
+
+    log = logging.getLogger("qa.llama")
+
+    @llama_cpp.llama_log_callback
+    def callback(level, text, user_data):
+        log.debug("%s", text.decode("utf-8", errors="replace").rstrip())
+
+    _LOG_CALLBACK = callback  # a reference, so the C side never calls a freed callback
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
 def _load_llama(path: Path, n_ctx: int, threads: int | None):
     if not path.is_file():
         raise ModelNotFound(f"model file {path} not found: {FIX}")
@@ -223,6 +248,7 @@ def _load_llama(path: Path, n_ctx: int, threads: int | None):
         from llama_cpp import Llama
     except ImportError:
         raise ModelNotFound("llama-cpp-python is not installed: run `make setup`") from None
+    _quiet_llama_log()
     threads = threads or max(1, len(os.sched_getaffinity(0)))
     try:
         return Llama(
