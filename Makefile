@@ -70,9 +70,19 @@ lint:
 format:
 	$(BIN)/ruff check --fix qa tests app.py && $(BIN)/ruff format qa tests app.py
 
+## bench: every speed figure against the raw libraries (index, search at 10k/100k/1M, ask)
 bench: setup
-	$(BIN)/qa bench index
-	$(BIN)/qa bench ask
+	$(BIN)/qa bench all --sizes 10000,100000,1000000
+
+## eval: the quality figures of the README (retrieval on full SQuAD and SciFact; answers,
+## citations and refusals for extractive mode and the default model)
+eval: setup
+	$(BIN)/qa eval squad --mode none
+	$(BIN)/qa eval scifact
+	$(BIN)/qa eval squad --mode extractive --limit 50 --out eval-results/squad-extractive
+	$(BIN)/qa eval squad --mode llm --limit 50 --out eval-results/squad-llm
+	$(BIN)/qa eval clapnq --mode extractive --limit 100 --out eval-results/clapnq-extractive
+	$(BIN)/qa eval clapnq --mode llm --limit 100 --out eval-results/clapnq-llm
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
