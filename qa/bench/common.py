@@ -76,6 +76,42 @@ def ratio(a: float, b: float) -> float:
     return a / b if b > 0 and math.isfinite(a) and math.isfinite(b) else float("nan")
 
 
+class LayerRatios:
+    """The ratios of qa's search layers to the raw libraries, for results that time
+    `vector_ms` vs `faiss_ms`, `bm25_ms` vs `fts_ms` and `layers_ms` vs `raw_ms`."""
+
+    @property
+    def vector_ratio_p50(self) -> float:
+        return ratio(self.vector_ms.p50, self.faiss_ms.p50)
+
+    @property
+    def vector_ratio_p95(self) -> float:
+        return ratio(self.vector_ms.p95, self.faiss_ms.p95)
+
+    @property
+    def bm25_ratio_p50(self) -> float:
+        return ratio(self.bm25_ms.p50, self.fts_ms.p50)
+
+    @property
+    def bm25_ratio_p95(self) -> float:
+        return ratio(self.bm25_ms.p95, self.fts_ms.p95)
+
+    @property
+    def layers_ratio_p50(self) -> float:
+        return ratio(self.layers_ms.p50, self.raw_ms.p50)
+
+    @property
+    def layers_ratio_p95(self) -> float:
+        return ratio(self.layers_ms.p95, self.raw_ms.p95)
+
+    def layer_ratios(self) -> dict[str, float]:
+        return {
+            f"{layer}_ratio_{q}": getattr(self, f"{layer}_ratio_{q}")
+            for layer in ("vector", "bm25", "layers")
+            for q in ("p50", "p95")
+        }
+
+
 def footprint(index_dir: Path, chunks: int, peak_mb: float) -> Footprint:
     """On-disk size of the index (the WAL checkpointed into the database first)."""
     conn = sqlite3.connect(index_dir / DATABASE)

@@ -40,10 +40,10 @@ from .common import (
     FTS_SQL,
     SEARCH_TARGET,
     Latency,
+    LayerRatios,
     bench_settings,
     log,
     peak_rss_mb,
-    ratio,
     reset_peak_rss,
     rss_mb,
     search_depth,
@@ -58,7 +58,7 @@ BATCH = 256  # rows per transaction, as qa commits
 
 
 @dataclass(frozen=True)
-class ScaleResult:
+class ScaleResult(LayerRatios):
     corpus: str
     chunks: int
     queries: int
@@ -84,42 +84,13 @@ class ScaleResult:
     kind: str = field(default="scale", init=False)
 
     @property
-    def vector_ratio_p50(self) -> float:
-        return ratio(self.vector_ms.p50, self.faiss_ms.p50)
-
-    @property
-    def vector_ratio_p95(self) -> float:
-        return ratio(self.vector_ms.p95, self.faiss_ms.p95)
-
-    @property
-    def bm25_ratio_p50(self) -> float:
-        return ratio(self.bm25_ms.p50, self.fts_ms.p50)
-
-    @property
-    def bm25_ratio_p95(self) -> float:
-        return ratio(self.bm25_ms.p95, self.fts_ms.p95)
-
-    @property
-    def layers_ratio_p50(self) -> float:
-        return ratio(self.layers_ms.p50, self.raw_ms.p50)
-
-    @property
-    def layers_ratio_p95(self) -> float:
-        return ratio(self.layers_ms.p95, self.raw_ms.p95)
-
-    @property
     def passed(self) -> bool:
         return max(self.layers_ratio_p50, self.layers_ratio_p95) <= self.target
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d.update(
-            vector_ratio_p50=self.vector_ratio_p50,
-            vector_ratio_p95=self.vector_ratio_p95,
-            bm25_ratio_p50=self.bm25_ratio_p50,
-            bm25_ratio_p95=self.bm25_ratio_p95,
-            layers_ratio_p50=self.layers_ratio_p50,
-            layers_ratio_p95=self.layers_ratio_p95,
+            **self.layer_ratios(),
             passed=self.passed,
         )
         return d

@@ -35,6 +35,7 @@ from .common import (
     SEARCH_TARGET,
     Footprint,
     Latency,
+    LayerRatios,
     bench_settings,
     calibrate,
     cprofile,
@@ -54,7 +55,7 @@ DEFAULT_SIZES = (10_000, 100_000)
 
 
 @dataclass(frozen=True)
-class SearchResult:
+class SearchResult(LayerRatios):
     corpus: str
     documents: int
     chunks: int
@@ -96,30 +97,6 @@ class SearchResult:
         return ratio(self.hybrid_full_ms.p95, self.raw_full_ms.p95)
 
     @property
-    def vector_ratio_p50(self) -> float:
-        return ratio(self.vector_ms.p50, self.faiss_ms.p50)
-
-    @property
-    def vector_ratio_p95(self) -> float:
-        return ratio(self.vector_ms.p95, self.faiss_ms.p95)
-
-    @property
-    def bm25_ratio_p50(self) -> float:
-        return ratio(self.bm25_ms.p50, self.fts_ms.p50)
-
-    @property
-    def bm25_ratio_p95(self) -> float:
-        return ratio(self.bm25_ms.p95, self.fts_ms.p95)
-
-    @property
-    def layers_ratio_p50(self) -> float:
-        return ratio(self.layers_ms.p50, self.raw_ms.p50)
-
-    @property
-    def layers_ratio_p95(self) -> float:
-        return ratio(self.layers_ms.p95, self.raw_ms.p95)
-
-    @property
     def passed(self) -> bool:
         return max(self.ratio_p50, self.ratio_p95) <= self.target
 
@@ -131,12 +108,7 @@ class SearchResult:
             ratio_p95=self.ratio_p95,
             ratio_full_p50=self.ratio_full_p50,
             ratio_full_p95=self.ratio_full_p95,
-            vector_ratio_p50=self.vector_ratio_p50,
-            vector_ratio_p95=self.vector_ratio_p95,
-            bm25_ratio_p50=self.bm25_ratio_p50,
-            bm25_ratio_p95=self.bm25_ratio_p95,
-            layers_ratio_p50=self.layers_ratio_p50,
-            layers_ratio_p95=self.layers_ratio_p95,
+            **self.layer_ratios(),
             passed=self.passed,
         )
         return d
