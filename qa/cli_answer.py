@@ -231,7 +231,11 @@ def _doctor(args) -> int:
     print("answer model")
     model = Path(settings.model)
     if not model.is_file():
-        r.fail(str(model), "missing: run `make model`, or pass --model PATH (or use --no-llm)")
+        fix = "missing: run `make model`, or pass --model PATH"
+        if settings.mode == "extractive" and not args.model:
+            r.warn(str(model), fix + " (needed only for --llm; answers are extractive)")
+        else:
+            r.fail(str(model), fix + " (or use --no-llm)")
     else:
         if model.name == config.DEFAULT_GGUF:
             from .models import sha256

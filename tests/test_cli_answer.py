@@ -107,3 +107,13 @@ def test_doctor_reports_state_and_what_to_fix(workdir, tmp_path):
     )
     assert done.returncode == 1
     assert "make model" in done.stdout and "qa index PATH" in done.stdout
+
+
+@pytest.mark.slow
+def test_doctor_warns_of_a_missing_model_only_when_answers_are_extractive(workdir, tmp_path):
+    missing = {"QA_MODEL": str(tmp_path / "gone.gguf")}
+    done = qa("doctor", cwd=workdir, env=missing)  # default mode: extractive
+    assert done.returncode == 0, done.stdout
+    assert "warn" in done.stdout and "needed only for --llm" in done.stdout
+    done = qa("doctor", cwd=workdir, env={**missing, "QA_MODE": "llm"})
+    assert done.returncode == 1 and "FAIL" in done.stdout and "make model" in done.stdout
