@@ -20,7 +20,7 @@ import numpy as np
 
 from ..config import Settings
 from ..index import DATABASE
-from .data import chars_per_chunk
+from .data import Corpus, chars_per_chunk, load_corpus
 
 SEARCH_TARGET = 1.5  # qa search latency <= 1.5 x the raw libraries' (FAISS + FTS5)
 
@@ -110,6 +110,41 @@ class LayerRatios:
             for layer in ("vector", "bm25", "layers")
             for q in ("p50", "p95")
         }
+
+
+@dataclass(frozen=True)
+class SearchSetup:
+    """What a search-latency benchmark at one size works with."""
+
+    directory: Path  # workdir/<kind>-<size>
+    corpus: Corpus
+    settings: Settings  # its index_dir is directory/index
+    embedder: object
+    questions: list[str]  # distinct corpus questions, at most `queries`
+
+
+def search_setup(
+    kind: str,
+    workdir: Path,
+    size: int,
+    queries: int,
+    repeats: int,
+    corpus: Corpus | None,
+    embedder,
+    settings: Settings | None,
+) -> SearchSetup:
+    """Check the sizes, then the folder, settings, embedder and questions of a benchmark."""
+    from ..embed import get_embedder
+    from ..errors import BadInput
+
+    if repeats < 1 or queries < 1 or size < 1:
+        raise BadInput("--repeats, --queries and sizes must be at least 1")
+    corpus = corpus or load_corpus()
+    directory = Path(workdir) / f"{kind}-{size}"
+    settings = bench_settings(settings, directory / "index")
+    embedder = embedder or get_embedder(settings.embed_model)
+    questions = list(dict.fromkeys(corpus.questions))[:queries]
+    return SearchSetup(directory, corpus, settings, embedder, questions)
 
 
 def footprint(index_dir: Path, chunks: int, peak_mb: float) -> Footprint:

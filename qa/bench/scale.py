@@ -41,15 +41,15 @@ from .common import (
     SEARCH_TARGET,
     Latency,
     LayerRatios,
-    bench_settings,
     log,
     peak_rss_mb,
     reset_peak_rss,
     rss_mb,
     search_depth,
+    search_setup,
     time_rounds,
 )
-from .data import Corpus, chunk_chars, load_corpus, sentence_chunks, shuffled_texts
+from .data import Corpus, chunk_chars, sentence_chunks, shuffled_texts
 
 PIPELINE_MAX = 200_000  # larger sizes are measured at the layer level
 SCALE_QUERIES = 50  # questions at a layer-level point (a 1M-chunk FTS5 query takes ~1 s)
@@ -186,17 +186,10 @@ def bench_scale(
     log=log,
 ) -> ScaleResult:
     """qa's vector and BM25 layers versus raw FAISS and raw FTS5 at `size` chunks."""
-    from ..embed import get_embedder
-
-    if repeats < 1 or queries < 1 or size < 1:
-        raise BadInput("--repeats, --queries and sizes must be at least 1")
-    workdir = Path(workdir)
-    corpus = corpus or load_corpus()
-    directory = workdir / f"scale-{size}"
-    settings = bench_settings(settings, directory / "index")
-    embedder = embedder or get_embedder(settings.embed_model)
+    setup = search_setup("scale", workdir, size, queries, repeats, corpus, embedder, settings)
+    directory, corpus, settings = setup.directory, setup.corpus, setup.settings
+    embedder, qs = setup.embedder, setup.questions
     depth = search_depth(k)
-    qs = list(dict.fromkeys(corpus.questions))[:queries]
     qvecs = np.asarray(embedder.embed(qs), dtype=np.float32)  # not timed
     reset_peak_rss()
 

@@ -36,7 +36,6 @@ from .common import (
     Footprint,
     Latency,
     LayerRatios,
-    bench_settings,
     calibrate,
     cprofile,
     footprint,
@@ -47,9 +46,10 @@ from .common import (
     reset_peak_rss,
     rss_mb,
     search_depth,
+    search_setup,
     time_rounds,
 )
-from .data import Corpus, SyntheticVectors, load_corpus, shuffled_texts, write_texts
+from .data import Corpus, SyntheticVectors, shuffled_texts, write_texts
 
 DEFAULT_SIZES = (10_000, 100_000)
 
@@ -231,15 +231,9 @@ def bench_search(
     log=log,
 ) -> SearchResult:
     """`Index.search(mode="hybrid")` latency versus raw FAISS + raw FTS5 on the same data."""
-    from ..embed import get_embedder
-
-    if repeats < 1 or queries < 1 or size < 1:
-        raise BadInput("--repeats, --queries and sizes must be at least 1")
-    workdir = Path(workdir)
-    corpus = corpus or load_corpus()
-    directory = workdir / f"search-{size}"
-    settings = bench_settings(settings, directory / "index")
-    embedder = embedder or get_embedder(settings.embed_model)
+    setup = search_setup("search", workdir, size, queries, repeats, corpus, embedder, settings)
+    directory, corpus, settings = setup.directory, setup.corpus, setup.settings
+    embedder = setup.embedder
     index_dir = settings.index_dir
     log(f"search bench at {size:,} chunks: building the index with qa (random vectors) ...")
     documents, build_s, build_peak = build_search_index(
@@ -247,7 +241,7 @@ def bench_search(
     )
     log(f"  built in {build_s:.0f}s")
 
-    qs = list(dict.fromkeys(corpus.questions))[:queries]
+    qs = setup.questions
     full = Index.open(index_dir, settings=settings, embedder=embedder)
     full.search(qs[0], k=k)  # loads the FAISS file
     resident = rss_mb()
