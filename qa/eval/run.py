@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..config import Settings
@@ -89,26 +89,7 @@ class RunInfo:
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {
-            "dataset": self.dataset,
-            "mode": self.mode,
-            "questions": self.questions,
-            "of_questions": self.of_questions,
-            "answerable": self.answerable,
-            "passages": self.passages,
-            "chunks": self.chunks,
-            "limit": self.limit,
-            "seed": self.seed,
-            "embed_model": self.embed_model,
-            "chunk_tokens": self.chunk_tokens,
-            "chunk_overlap": self.chunk_overlap,
-            "fusion": self.fusion,
-            "k": self.k,
-            "model": self.model,
-            "variant": self.variant,
-            "index": self.index,
-            "notes": list(self.notes),
-        }
+        return {**asdict(self), "notes": list(self.notes)}
 
 
 @dataclass
