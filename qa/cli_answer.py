@@ -58,11 +58,13 @@ def _settings(args):
 
 def _mode(args, settings=None) -> str:
     """--no-llm, --llm or --model decide; else the setting (QA_MODE, default extractive)."""
+    from .answer import resolve_mode
+
     if args.no_llm:
         return "extractive"
-    if args.llm or args.model:
+    if args.llm:
         return "llm"
-    return (settings or _settings(args)).mode
+    return resolve_mode(None, args.model, settings or _settings(args))
 
 
 def _stream(question: str, args, settings, history, out) -> object:
