@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from qa.errors import QAError
-from qa.ui import DEFAULT_HOST, DEFAULT_PORT, serve
+from qa.web.app import DEFAULT_HOST, DEFAULT_PORT, serve
 
 
 def main(argv: list[str] | None = None) -> int:

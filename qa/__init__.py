@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Settings": "config",
     "QAError": "errors",
-    "Index": "index",
+    "Index": "index.core",
     "Answer": "records",
     "Chunk": "records",
     "Citation": "records",
@@ -28,8 +28,8 @@ _EXPORTS = {
     "DocumentInfo": "records",
     "Hit": "records",
     "IndexReport": "records",
-    "ask": "answer",
-    "ask_stream": "answer",
+    "ask": "answer.pipeline",
+    "ask_stream": "answer.pipeline",
 }
 
 __all__ = [
@@ -50,11 +50,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .answer import ask, ask_stream
-    from .config import Settings
-    from .errors import QAError
-    from .index import Index
-    from .records import (
+    from qa.answer.pipeline import ask, ask_stream
+    from qa.config import Settings
+    from qa.errors import QAError
+    from qa.index.core import Index
+    from qa.records import (
         Answer,
         Chunk,
         Citation,

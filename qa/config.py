@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from .errors import BadInput
+from qa.errors import BadInput
 
 # Offline, always: these must be set before transformers / huggingface_hub are imported.
 os.environ["HF_HUB_OFFLINE"] = "1"

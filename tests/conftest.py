@@ -65,7 +65,7 @@ def docs(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from qa.embed import get_embedder
+    from qa.models.embedder import get_embedder
 
     return get_embedder()
 

@@ -10,9 +10,9 @@ import pytest
 from conftest import FORD_QUESTION
 
 import qa
-from qa.answer import Options, ask, ask_stream, open_index
+from qa.answer.pipeline import Options, ask, ask_stream, open_index
 from qa.errors import BadInput, ModelNotFound
-from qa.followup import Turn
+from qa.answer.followup import Turn
 from qa.records import Answer
 
 
@@ -185,9 +185,9 @@ def test_a_claim_that_only_repeats_the_question_is_no_answer(fake_index):
 
 
 def test_a_claim_resting_on_a_source_off_the_question_is_not_supported(fake_embedder):
-    from qa.prompting import Source
-    from qa.support import Sentence
-    from qa.verify import verify
+    from qa.answer.prompting import Source
+    from qa.answer.evidence import Sentence
+    from qa.answer.verify import verify
 
     def source(n, text, score):
         return Source(n, (Sentence(f"doc{n}.txt", 0, len(text), text, score=score),))
@@ -277,7 +277,7 @@ def test_extractive_mode_refuses_an_unrelated_question(fake_index):
 
 
 def test_an_index_path_is_opened_once(docs, settings, fake_embedder, monkeypatch):
-    monkeypatch.setattr("qa.index.get_embedder", lambda name: fake_embedder)
+    monkeypatch.setattr("qa.index.core.get_embedder", lambda name: fake_embedder)
     qa.Index.build([docs], settings.index_dir, settings=settings, embedder=fake_embedder).close()
     first = open_index(settings.index_dir, settings)
     assert open_index(str(settings.index_dir), settings) is first
@@ -372,7 +372,7 @@ def test_real_follow_up_is_rewritten_and_answered(real, mode):
 
 
 def test_mode_comes_from_the_call_the_model_argument_or_the_settings(monkeypatch):
-    from qa.answer import resolve_mode
+    from qa.answer.pipeline import resolve_mode
     from qa.config import Settings
 
     base = Settings()

@@ -28,7 +28,7 @@ ROOT_USER = os.geteuid() == 0  # root reads a chmod 000 file: that case is simul
 # The real CLI with the fake embedder, for the heavy cases (the CLI code path is unchanged).
 FAKE_CLI = (
     "import sys; sys.path.insert(0, {tests!r}); from fakes import FakeEmbedder; "
-    "import qa.index; qa.index.get_embedder = lambda name=None: FakeEmbedder(); "
+    "import qa.index.core; qa.index.core.get_embedder = lambda name=None: FakeEmbedder(); "
     "from qa.cli import main; sys.exit(main(sys.argv[1:]))"
 )
 # Reading files named "locked*" fails as it does for a file without read permission.

@@ -35,8 +35,8 @@ from qa.bench.search import (
     build_search_index,
 )
 from qa.errors import BadInput
-from qa.index import Index
-from qa.store import Store
+from qa.index.core import Index
+from qa.index.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -306,7 +306,7 @@ def test_main_rejects_bad_sizes(tmp_path, capsys):
 
 
 def test_qa_bench_help(capsys):
-    from qa.cli import main
+    from qa.cli.main import main
 
     with pytest.raises(SystemExit) as exc:
         main(["bench", "--help"])

@@ -24,7 +24,7 @@ import pytest
 from conftest import CORPUS, FORD_QUESTION
 
 from qa.config import PROJECT_ROOT, Settings
-from qa.index import Index
+from qa.index.core import Index
 
 CHROMIUM = shutil.which("chromium")
 FLAGS = [

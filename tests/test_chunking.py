@@ -7,7 +7,7 @@ from fakes import FakeEmbedder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.chunking import chunk_document, split_sentences
+from qa.ingest.chunking import chunk_document, split_sentences
 from qa.records import Document, Section
 
 fake = FakeEmbedder()

@@ -18,7 +18,7 @@ from qa import cli
 @pytest.fixture
 def fake_models(monkeypatch):
     emb = FakeEmbedder()
-    monkeypatch.setattr("qa.index.get_embedder", lambda name=None: emb)
+    monkeypatch.setattr("qa.index.core.get_embedder", lambda name=None: emb)
     return emb
 
 

@@ -182,7 +182,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory):
     """The real app (real embedder, real default model) on a free loopback port."""
-    from qa.ui import serve
+    from qa.web.app import serve
 
     root = tmp_path_factory.mktemp("concurrency-app")
     shutil.copytree(CORPUS, root / "corpus")

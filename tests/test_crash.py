@@ -41,7 +41,7 @@ WRITER = textwrap.dedent(
     from contextlib import contextmanager
     sys.path.insert(0, {tests!r})
     import faiss
-    import qa.store, qa.vectors
+    import qa.index.store, qa.index.vectors
     from fakes import FakeEmbedder
     from qa import Index, Settings
 
@@ -54,7 +54,7 @@ WRITER = textwrap.dedent(
             print("paused at", name, AT, flush=True)
             time.sleep(120)  # killed here
 
-    Store = qa.store.Store
+    Store = qa.index.store.Store
     _insert, _delete, _transaction = Store.insert_document, Store.delete_document, Store.transaction
 
     def insert_document(self, conn, **kw):
@@ -83,13 +83,13 @@ WRITER = textwrap.dedent(
         point("faiss-written")
 
     faiss.write_index = write_index
-    _save = qa.vectors.VectorIndex.save
+    _save = qa.index.vectors.VectorIndex.save
 
     def save(self, path):
         _save(self, path)
         point("saved")
 
-    qa.vectors.VectorIndex.save = save
+    qa.index.vectors.VectorIndex.save = save
 
     class Embedder(FakeEmbedder):
         def embed(self, texts):
@@ -351,7 +351,7 @@ def test_a_damaged_or_missing_index_file_is_a_clear_error_naming_the_rebuild(
     # the command it names repairs the index
     from qa import cli
 
-    monkeypatch.setattr("qa.index.get_embedder", lambda name=None: FakeEmbedder())
+    monkeypatch.setattr("qa.index.core.get_embedder", lambda name=None: FakeEmbedder())
     monkeypatch.chdir(docs.parent)
     code = cli.main(["index", "--rebuild", "--index", str(settings.index_dir), str(docs)])
     assert code == 0, capsys.readouterr()

@@ -14,7 +14,7 @@ from fakes import FakeEmbedder
 
 from qa import Index
 from qa.errors import BadInput, IndexLocked, IndexMismatch, IndexNotFound
-from qa.index import _FileLock
+from qa.index.core import _FileLock
 
 
 def build(docs, settings, embedder, **kw):

@@ -13,9 +13,9 @@ from conftest import CORPUS, FORD_QUESTION
 from test_answer import CATS, CATS_Q, FakeGenerator, assert_exact, source_number
 
 import qa
-from qa.answer import ask
-from qa.prompting import user_message
-from qa.support import is_instruction
+from qa.answer.pipeline import ask
+from qa.answer.prompting import user_message
+from qa.answer.evidence import is_instruction
 
 HOSTILE = (
     "Cats are wonderful companions. "

@@ -1,4 +1,4 @@
-"""qa.llm: model loading errors (no llama.cpp traceback ever), and the real default model."""
+"""qa.models.generator: model loading errors (no llama.cpp traceback ever), and the real default model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from qa.config import Settings
 from qa.errors import ModelNotFound
-from qa.llm import Generator, LlamaGenerator, Message, load_generator
+from qa.models.generator import Generator, LlamaGenerator, Message, load_generator
 
 
 def test_a_missing_model_names_the_fix(tmp_path):
@@ -69,7 +69,7 @@ def test_real_model_streams_deterministically(real_generator):
 
 @pytest.mark.slow
 def test_real_model_grammar_constrains_the_output(real_generator):
-    from qa.prompting import answer_grammar
+    from qa.answer.prompting import answer_grammar
 
     prompt = real_generator.render(
         [Message("user", "Sources:\n[1] Snow is white.\n\nQuestion: What colour is snow?")]
@@ -80,7 +80,7 @@ def test_real_model_grammar_constrains_the_output(real_generator):
 
 @pytest.mark.slow
 def test_real_prompt_cache_is_bounded_and_reused(real_generator):
-    from qa.llm import load_generator as load
+    from qa.models.generator import load_generator as load
 
     gen = load(Settings().model, 1024, threads=1)  # its own instance: a cache of its own
     gen.reset()

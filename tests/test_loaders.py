@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfWriter
 
-from qa.loaders import SUFFIXES, Unsupported, iter_files, load
+from qa.ingest.loaders import SUFFIXES, Unsupported, iter_files, load
 from qa.records import Document
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -69,7 +69,7 @@ SCRIPT = GUARD + textwrap.dedent(
 
     import qa
     from qa import Index
-    from qa.ui import serve
+    from qa.web.app import serve
 
     index = Index.build(["corpus"], "index")
     hits = index.search(sys.argv[1], k=3)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from fakes import FakeEmbedder
 
-from qa.followup import Turn, is_followup, rewrite, topic_phrase
-from qa.support import lexical_precision, negated, stem, support_matrix, terms
-from qa.verify import markers, model_refused, split_claims
+from qa.answer.followup import Turn, is_followup, rewrite, topic_phrase
+from qa.answer.evidence import lexical_precision, negated, stem, support_matrix, terms
+from qa.answer.verify import markers, model_refused, split_claims
 
 FORD = "Did Ford deny the Xiaomi report?"
 

@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 
 from qa.config import Settings
 from qa.errors import BadInput
-from qa.index import Index
+from qa.index.core import Index
 from qa.records import Answer, Citation, Hit
-from qa.ui import ChatApp, check_exposure, is_loopback, parse_auth
-from qa.ui_files import MAX_NAME, safe_filename, stage_uploads
-from qa.ui_render import (
+from qa.web.app import ChatApp, check_exposure, is_loopback, parse_auth
+from qa.web.files import MAX_NAME, safe_filename, stage_uploads
+from qa.web.render import (
     ANSWERED,
     FAILED,
     REFUSED,
@@ -115,7 +115,7 @@ def test_documents_cannot_inject_markup_anywhere():
         assert "<script" not in out and "<img" not in out
         assert "&lt;script&gt;" in out
     from qa.records import DocumentInfo
-    from qa.ui_render import FileResult
+    from qa.web.render import FileResult
 
     docs = documents_html([DocumentInfo(PAYLOAD, "x", PAYLOAD, 0.0, 10, 3)])
     report = report_html([FileResult(PAYLOAD, "skipped", PAYLOAD)], PAYLOAD)
@@ -243,7 +243,7 @@ def test_non_loopback_needs_auth_or_insecure(monkeypatch):
 
 
 def test_serve_refuses_an_exposed_host_before_starting(monkeypatch, tmp_path):
-    from qa.ui import serve
+    from qa.web.app import serve
 
     monkeypatch.delenv("QA_AUTH", raising=False)
     with pytest.raises(BadInput, match="expose"):
@@ -485,7 +485,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """The real app (real embedder, real default model) on a free loopback port."""
-    from qa.ui import serve
+    from qa.web.app import serve
 
     root = tmp_path_factory.mktemp("ui-app")
     shutil.copytree(CORPUS, root / "corpus")
@@ -512,7 +512,7 @@ def served(tmp_path_factory):
 def test_auth_is_required_when_given_and_a_busy_port_is_reported(served, tmp_path):
     from gradio_client import Client
 
-    from qa.ui import serve
+    from qa.web.app import serve
 
     app, url, root = served
     port = free_port()

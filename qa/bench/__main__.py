@@ -1,5 +1,5 @@
 """`python -m qa.bench ...` is `qa bench ...`."""
 
-from .cli import main
+from qa.bench.cli import main
 
 raise SystemExit(main())

@@ -20,11 +20,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import answer as engine
-from ..config import PROJECT_ROOT, Settings
-from ..prompting import STOP, build, group_sources
-from ..records import Answer
-from .common import log, median, peak_rss_mb, ratio, reset_peak_rss, rss_mb
+from qa.answer import pipeline as engine
+from qa.config import PROJECT_ROOT, Settings
+from qa.answer.prompting import STOP, build, group_sources
+from qa.records import Answer
+from qa.bench.common import log, median, peak_rss_mb, ratio, reset_peak_rss, rss_mb
 
 QUESTION = "Did Ford deny the Xiaomi report?"
 FOLLOW_UP = "And did Xiaomi deny it too?"
@@ -160,7 +160,7 @@ def _open_index(path: str | Path | None, settings: Settings, workdir: Path, log)
     directory = Path(path) if path else settings.index_dir
     if (directory / "manifest.json").is_file():
         return engine.open_index(directory, settings)
-    from ..index import Index
+    from qa.index.core import Index
 
     target = workdir / "ask-index"
     log(f"no index at {directory}/: indexing the sample corpus into {target}")
@@ -179,7 +179,7 @@ def bench_ask(
     log=log,
 ) -> AskResult:
     """qa.ask versus raw llama-cpp-python on the prompt qa.ask builds for `question`."""
-    from ..errors import BadInput
+    from qa.errors import BadInput
 
     if repeats < 1:
         raise BadInput("--repeats must be at least 1")

@@ -11,11 +11,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import BadInput, QAError
-from .index import DEFAULT_CHUNKS, format_index
-from .report import Result, format_search, format_summary
-from .scale import PIPELINE_MAX, SCALE_QUERIES
-from .search import DEFAULT_SIZES
+from qa.errors import BadInput, QAError
+from qa.bench.index import DEFAULT_CHUNKS, format_index
+from qa.bench.report import Result, format_search, format_summary
+from qa.bench.scale import PIPELINE_MAX, SCALE_QUERIES
+from qa.bench.search import DEFAULT_SIZES
 
 EPILOG = f"""\
 what each measures (every figure a median of repeats, shown against the raw library
@@ -120,7 +120,7 @@ def parse_sizes(text: str | None) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> list[Result]:
-    from .data import load_corpus
+    from qa.bench.data import load_corpus
 
     what = args.what
     sizes = parse_sizes(args.sizes) if what in ("search", "all") else []
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     try:
         corpus = load_corpus() if what != "ask" else None
         if what in ("index", "all"):
-            from .index import bench_index
+            from qa.bench.index import bench_index
 
             r = bench_index(
                 workdir,
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> list[Result]:
         searches = []
         for size in sizes:
             if size <= args.pipeline_max:
-                from .search import bench_search
+                from qa.bench.search import bench_search
 
                 searches.append(
                     bench_search(
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> list[Result]:
                 )
                 folder = workdir / f"search-{size}"
             else:
-                from .scale import bench_scale
+                from qa.bench.scale import bench_scale
 
                 searches.append(
                     bench_scale(
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> list[Result]:
             show(format_search(searches))
             results += searches
         if what in ("ask", "all"):
-            from .ask import FOLLOW_UP, QUESTION, bench_ask, format_ask
+            from qa.bench.ask import FOLLOW_UP, QUESTION, bench_ask, format_ask
 
             r = bench_ask(
                 workdir,

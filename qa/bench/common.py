@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Settings
-from ..index import DATABASE
-from .data import Corpus, chars_per_chunk, load_corpus
+from qa.config import Settings
+from qa.index.core import DATABASE
+from qa.bench.data import Corpus, chars_per_chunk, load_corpus
 
 SEARCH_TARGET = 1.5  # qa search latency <= 1.5 x the raw libraries' (FAISS + FTS5)
 
@@ -134,8 +134,8 @@ def search_setup(
     settings: Settings | None,
 ) -> SearchSetup:
     """Check the sizes, then the folder, settings, embedder and questions of a benchmark."""
-    from ..embed import get_embedder
-    from ..errors import BadInput
+    from qa.models.embedder import get_embedder
+    from qa.errors import BadInput
 
     if repeats < 1 or queries < 1 or size < 1:
         raise BadInput("--repeats, --queries and sizes must be at least 1")

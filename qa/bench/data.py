@@ -38,8 +38,8 @@ class Corpus:
 
 def load_corpus(data_dir: str | Path | None = None, seed: int = 0) -> Corpus:
     """SQuAD dev paragraphs and questions if the eval data is there, else synthetic text."""
-    from ..errors import BadInput
-    from ..eval.datasets import default_data_dir, load_squad
+    from qa.errors import BadInput
+    from qa.eval.datasets import default_data_dir, load_squad
 
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     try:
@@ -111,8 +111,8 @@ def chunk_chars(
 
 
 def _chunks(texts, token_spans, chunk_tokens: int, overlap: int, max_tokens: int) -> list:
-    from ..chunking import chunk_document
-    from ..records import Document
+    from qa.ingest.chunking import chunk_document
+    from qa.records import Document
 
     limit = min(chunk_tokens, max_tokens)
     chunks = []

@@ -15,10 +15,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..config import Settings
-from ..errors import BadInput
-from ..index import DATABASE, Index
-from .common import (
+from qa.config import Settings
+from qa.errors import BadInput
+from qa.index.core import DATABASE, Index
+from qa.bench.common import (
     Footprint,
     bench_settings,
     calibrate,
@@ -31,7 +31,7 @@ from .common import (
     raw_encode,
     reset_peak_rss,
 )
-from .data import Corpus, article_texts, load_corpus, write_texts
+from qa.bench.data import Corpus, article_texts, load_corpus, write_texts
 
 INDEX_TARGET = 0.85  # pipeline chunks/s >= 0.85 x raw encode
 DEFAULT_CHUNKS = 2000
@@ -124,7 +124,7 @@ def bench_index(
     log=log,
 ) -> IndexResult:
     """Pipeline (`Index.build`) versus raw `encode` throughput on the same chunks."""
-    from ..embed import get_embedder
+    from qa.models.embedder import get_embedder
 
     if repeats < 1 or chunks < 1:
         raise BadInput("--repeats and --chunks must be at least 1")

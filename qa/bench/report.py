@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .ask import AskResult
-from .common import lat, mark, mib, pair
-from .index import IndexResult
-from .scale import ScaleResult
-from .search import SearchResult
+from qa.bench.ask import AskResult
+from qa.bench.common import lat, mark, mib, pair
+from qa.bench.index import IndexResult
+from qa.bench.scale import ScaleResult
+from qa.bench.search import SearchResult
 
 Result = IndexResult | SearchResult | ScaleResult | AskResult
 

@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Settings
-from ..errors import BadInput
-from ..store import Store, fts_query
-from ..vectors import VectorIndex
-from .common import (
+from qa.config import Settings
+from qa.errors import BadInput
+from qa.index.store import Store, fts_query
+from qa.index.vectors import VectorIndex
+from qa.bench.common import (
     FTS_SQL,
     SEARCH_TARGET,
     Latency,
@@ -49,7 +49,7 @@ from .common import (
     search_setup,
     time_rounds,
 )
-from .data import Corpus, chunk_chars, sentence_chunks, shuffled_texts
+from qa.bench.data import Corpus, chunk_chars, sentence_chunks, shuffled_texts
 
 PIPELINE_MAX = 200_000  # larger sizes are measured at the layer level
 SCALE_QUERIES = 50  # questions at a layer-level point (a 1M-chunk FTS5 query takes ~1 s)

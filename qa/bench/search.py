@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Settings
-from ..errors import BadInput
-from ..index import DATABASE, Index
-from ..store import Store, fts_query
-from ..vectors import VectorIndex
-from .common import (
+from qa.config import Settings
+from qa.errors import BadInput
+from qa.index.core import DATABASE, Index
+from qa.index.store import Store, fts_query
+from qa.index.vectors import VectorIndex
+from qa.bench.common import (
     FTS_SQL,
     SEARCH_TARGET,
     Footprint,
@@ -49,7 +49,7 @@ from .common import (
     search_setup,
     time_rounds,
 )
-from .data import Corpus, SyntheticVectors, shuffled_texts, write_texts
+from qa.bench.data import Corpus, SyntheticVectors, shuffled_texts, write_texts
 
 DEFAULT_SIZES = (10_000, 100_000)
 

@@ -6,6 +6,6 @@ judged), `refusal` (refusal rates, threshold calibration), `run` (one evaluation
 `report` (table, JSON, markdown) and `plots` (PNG plots).
 """
 
-from .cli import main
+from qa.eval.cli import main
 
 __all__ = ["main"]

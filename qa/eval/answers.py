@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..records import Answer, Citation
-from .datasets import Dataset, Question
-from .metrics import (
+from qa.records import Answer, Citation
+from qa.eval.datasets import Dataset, Question
+from qa.eval.metrics import (
     citation_precision,
     citation_recall,
     contains_answer,
@@ -28,9 +28,9 @@ from .metrics import (
     strip_markers,
     token_f1,
 )
-from .progress import bar
-from .refusal import RefusalScores, refusal_scores
-from .retrieval import EvalIndex
+from qa.eval.progress import bar
+from qa.eval.refusal import RefusalScores, refusal_scores
+from qa.eval.retrieval import EvalIndex
 
 MODES = ("none", "extractive", "llm")
 STAGES = ("retrieve", "prompt", "first_token", "generate", "verify", "total")
@@ -279,7 +279,7 @@ def score_answers(
 
 def options_for(variant: str):
     """The engine's options for a named variant (see VARIANTS)."""
-    from .. import answer as engine
+    from qa.answer import pipeline as engine
 
     return replace(engine.DEFAULT_OPTIONS, **VARIANTS[variant])
 
@@ -296,7 +296,7 @@ def run_answers(
     The model (llm mode) and the embedder are loaded before the first question, and the
     query vectors primed for the retrieval runs are forgotten, so the timings are those of
     a warm `qa ask`."""
-    from .. import answer as engine
+    from qa.answer import pipeline as engine
 
     settings = ev.index.settings
     options = options_for(variant)

@@ -8,11 +8,11 @@ import json
 import sys
 from collections.abc import Sequence
 
-from ..errors import BadInput, QAError
-from .answers import MODES, VARIANTS
-from .datasets import NAMES
-from .report import table, to_json, write_out
-from .run import DEFAULT_LIMITS, EvalRequest, parse_retrievers, run_eval
+from qa.errors import BadInput, QAError
+from qa.eval.answers import MODES, VARIANTS
+from qa.eval.datasets import NAMES
+from qa.eval.report import table, to_json, write_out
+from qa.eval.run import DEFAULT_LIMITS, EvalRequest, parse_retrievers, run_eval
 
 DESCRIPTION = """\
 Evaluate qa on a real data set. The data set's passages are indexed once through the normal

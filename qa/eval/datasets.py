@@ -18,8 +18,8 @@ import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..config import PROJECT_ROOT
-from ..errors import BadInput
+from qa.config import PROJECT_ROOT
+from qa.errors import BadInput
 
 NAMES = ("squad", "clapnq", "scifact")
 # How a retrieved chunk counts as relevant:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .retrieval import RetrievalScores
+from qa.eval.retrieval import RetrievalScores
 
 
 def _figure(width: float, height: float):

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-from .metrics import refusal_rates
+from qa.eval.metrics import refusal_rates
 
 TARGET_ANSWERED = 0.90
 
@@ -74,10 +74,10 @@ def choose_threshold(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .. import answer as engine
-    from ..config import Settings
-    from .datasets import load_dataset
-    from .retrieval import open_index
+    from qa.answer import pipeline as engine
+    from qa.config import Settings
+    from qa.eval.datasets import load_dataset
+    from qa.eval.retrieval import open_index
 
     parser = argparse.ArgumentParser(
         prog="python -m qa.eval.refusal", description=__doc__.split("\n\n")[0]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .answers import AnswerScores
-from .run import EvalRun
+from qa.eval.answers import AnswerScores
+from qa.eval.run import EvalRun
 
 COLUMNS = ("recall@1", "recall@5", "recall@10", "recall@20", "mrr@10", "ndcg@10")
 RECALL_PNG = "recall_at_k.png"
@@ -177,7 +177,7 @@ def _answer_markdown(a: AnswerScores) -> list[str]:
 
 def write_out(directory: str | Path, run: EvalRun) -> list[Path]:
     """Write the run's files into `directory`; returns their paths."""
-    from .plots import latency_plot, recall_plot
+    from qa.eval.plots import latency_plot, recall_plot
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..config import Settings
-from ..errors import BadInput, ModelNotFound
-from .answers import MODES, VARIANTS, AnswerResult, AnswerScores, run_answers, score_answers
-from .datasets import NAMES, load_dataset
-from .retrieval import RETRIEVERS, K, QuestionResult, RetrievalScores, evaluate, open_index
+from qa.config import Settings
+from qa.errors import BadInput, ModelNotFound
+from qa.eval.answers import MODES, VARIANTS, AnswerResult, AnswerScores, run_answers, score_answers
+from qa.eval.datasets import NAMES, load_dataset
+from qa.eval.retrieval import RETRIEVERS, K, QuestionResult, RetrievalScores, evaluate, open_index
 
 ALL = ("dense", "bm25", "hybrid")
 # Questions sampled when --limit is not given: retrieval is cheap (all questions); answers

@@ -13,8 +13,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .llm import Generator, Message
-from .support import Sentence
+from qa.models.generator import Generator, Message
+from qa.answer.evidence import Sentence
 
 REFUSAL = "The documents don't say."
 SYSTEM = (

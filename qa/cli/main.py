@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from qa import __version__
 
 PARTIAL = 3
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_tool(func, argv, debug: bool) -> int:
-    from .errors import QAError
+    from qa.errors import QAError
 
     try:
         return int(func(argv) or 0)
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     index_option(p)
 
-    from . import cli_answer
+    from qa.cli import answer as cli_answer
 
     cli_answer.add_commands(command, index_option)
 
@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args):
-    from .config import Settings
+    from qa.config import Settings
 
     return Settings.load(
         index_dir=getattr(args, "index", None),
@@ -166,16 +166,16 @@ def settings_from(args):
 
 
 def open_index(args, create: bool = False):
-    from .index import Index
+    from qa.index.core import Index
 
     settings = settings_from(args)
     return Index.open(settings.index_dir, settings=settings, create=create)
 
 
 def _index(args) -> int:
-    from .config import PROJECT_ROOT
-    from .errors import BadInput
-    from .index import Index, clear
+    from qa.config import PROJECT_ROOT
+    from qa.errors import BadInput
+    from qa.index.core import Index, clear
 
     settings = settings_from(args)
     for path in args.paths:
@@ -344,7 +344,7 @@ def _remove(args) -> int:
 
 
 def _serve(args) -> int:
-    from . import ui
+    from qa.web import app as ui
 
     ui.serve(
         host=args.host,
@@ -359,13 +359,13 @@ def _serve(args) -> int:
 
 
 def _bench(argv: list[str]) -> int:
-    from .bench import cli
+    from qa.bench import cli
 
     return cli.main(argv)
 
 
 def _eval(argv: list[str]) -> int:
-    from .eval import cli
+    from qa.eval import cli
 
     return cli.main(argv)
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .records import Answer, Citation, DocumentInfo, Hit
+from qa.records import Answer, Citation, DocumentInfo, Hit
 
 CONTEXT_CHARS = 700  # at most this much passage text is shown on each side of a cited span
 MARKER = re.compile(r"\[(\d{1,3})\]")

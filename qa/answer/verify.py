@@ -21,10 +21,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .chunking import split_sentences
-from .prompting import REFUSAL, Source
-from .records import Citation, Claim
-from .support import (
+from qa.ingest.chunking import split_sentences
+from qa.answer.prompting import REFUSAL, Source
+from qa.records import Citation, Claim
+from qa.answer.evidence import (
     FRAMING,
     Sentence,
     relevance,

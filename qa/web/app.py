@@ -29,13 +29,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .config import PROJECT_ROOT, Settings
-from .errors import BadInput, QAError
-from .index import Index
-from .records import Answer
-from .ui_assets import CHAT_JS, CSS
-from .ui_files import DEFAULT_MAX_UPLOAD_MB, inside, stage_uploads
-from .ui_render import (
+from qa.config import PROJECT_ROOT, Settings
+from qa.errors import BadInput, QAError
+from qa.index.core import Index
+from qa.records import Answer
+from qa.web.assets import CHAT_JS, CSS
+from qa.web.files import DEFAULT_MAX_UPLOAD_MB, inside, stage_uploads
+from qa.web.render import (
     ANSWERED,
     FAILED,
     REFUSED,
@@ -172,7 +172,7 @@ class ChatApp:
             models_dirs = [self.settings.model.parent, PROJECT_ROOT / "models"]
         self.models_dirs = [Path(d) for d in models_dirs]
         if ask is None:
-            from .answer import ask_stream as ask
+            from qa.answer.pipeline import ask_stream as ask
         self._ask = ask
         self._rw = _RWLock()
         self._stops: dict[str, threading.Event] = {}
@@ -414,7 +414,7 @@ class ChatApp:
 
     def rebuild(self, progress=_no_progress) -> str:
         """Delete the index and index again every file and folder it was built from."""
-        from .index import clear
+        from qa.index.core import clear
 
         progress(0.0, desc="Rebuilding the index")
 
@@ -672,7 +672,7 @@ def serve(
     credentials = check_exposure(host, auth, insecure)
     settings = (settings or Settings.load()).with_(index_dir=index_dir, model=model)
     if model is not None and not Path(model).is_file():
-        from .errors import ModelNotFound
+        from qa.errors import ModelNotFound
 
         raise ModelNotFound(f"model file {model} not found: pass --model PATH to a GGUF file")
     app = build_app(settings, **options)
@@ -715,7 +715,7 @@ def _warm_up(qa_app: ChatApp) -> None:
         qa_app.index.embedder.embed(["warm up"])
         model = qa_app.settings.model
         if model.is_file():
-            from .llm import load_generator
+            from qa.models.generator import load_generator
 
             load_generator(model, qa_app.settings.n_ctx, qa_app.settings.threads)
     except Exception:  # the first request will report the problem properly

@@ -48,7 +48,7 @@ def add_commands(command, index_option) -> None:
 
 
 def _settings(args):
-    from .cli import settings_from
+    from qa.cli.main import settings_from
 
     settings = settings_from(args)
     if getattr(args, "temperature", None) is not None:
@@ -58,7 +58,7 @@ def _settings(args):
 
 def _mode(args, settings=None) -> str:
     """--no-llm, --llm or --model decide; else the setting (QA_MODE, default extractive)."""
-    from .answer import resolve_mode
+    from qa.answer.pipeline import resolve_mode
 
     if args.no_llm:
         return "extractive"
@@ -69,9 +69,9 @@ def _mode(args, settings=None) -> str:
 
 def _stream(question: str, args, settings, history, out) -> object:
     """Run one question; stream pieces to `out` (if given); return the final Answer."""
-    from . import answer as engine
-    from .errors import ModelNotFound
-    from .records import Answer
+    from qa.answer import pipeline as engine
+    from qa.errors import ModelNotFound
+    from qa.records import Answer
 
     streamed: list[str] = []
     try:
@@ -130,7 +130,7 @@ HELP = "Ask a question about your documents. /clear starts over, /exit (or Ctrl-
 
 
 def _chat(args) -> int:
-    from .errors import QAError
+    from qa.errors import QAError
 
     settings = _settings(args)
     _preflight(args, settings)
@@ -168,12 +168,12 @@ def _chat(args) -> int:
 
 def _preflight(args, settings) -> None:
     """Fail before the first question if the index or the model is missing."""
-    from .answer import open_index
+    from qa.answer.pipeline import open_index
 
     open_index(settings.index_dir, settings)
     if _mode(args, settings) == "llm" and not Path(settings.model).is_file():
-        from .errors import ModelNotFound
-        from .llm import FIX
+        from qa.errors import ModelNotFound
+        from qa.models.generator import FIX
 
         raise ModelNotFound(f"no model file at {settings.model}: {FIX} (or use --no-llm)")
 
@@ -200,7 +200,7 @@ def _doctor(args) -> int:
     import importlib.util
     import platform
 
-    from . import __version__, config
+    from qa import __version__, config
 
     settings = _settings(args)
     r = _Report()
@@ -221,7 +221,7 @@ def _doctor(args) -> int:
 
     print("embedder")
     try:
-        from .embed import get_embedder
+        from qa.models.embedder import get_embedder
 
         emb = get_embedder(settings.embed_model)
         vec = emb.embed(["a test sentence"])
@@ -240,12 +240,12 @@ def _doctor(args) -> int:
             r.fail(str(model), fix + " (or use --no-llm)")
     else:
         if model.name == config.DEFAULT_GGUF:
-            from .models import sha256
+            from qa.models.files import sha256
 
             if sha256(model) != config.DEFAULT_GGUF_SHA256:
                 r.fail(str(model), "wrong sha256 (damaged?): delete it and run `make model`")
         try:
-            from .llm import load_generator
+            from qa.models.generator import load_generator
 
             gen = load_generator(model, settings.n_ctx, settings.threads)
             piece = next(iter(gen.stream("Hello", max_tokens=1, temperature=0.0)), "")
@@ -255,7 +255,7 @@ def _doctor(args) -> int:
 
     print("index")
     try:
-        from .index import Index
+        from qa.index.core import Index
 
         index = Index.open(settings.index_dir, settings=settings)
         docs = index.documents()

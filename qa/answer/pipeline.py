@@ -35,15 +35,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Settings
-from .errors import BadInput
-from .followup import Turn, rewrite
-from .index import Index
-from .llm import Generator, load_generator
-from .prompting import REFUSAL, STOP, Prompt, Source, answer_grammar, build, group_sources
-from .records import Answer, Citation, Claim, Hit
-from .support import Sentence, candidates, coverage, rank_evidence, specifics, terms
-from .verify import verify, with_markers
+from qa.config import Settings
+from qa.errors import BadInput
+from qa.answer.followup import Turn, rewrite
+from qa.index.core import Index
+from qa.models.generator import Generator, load_generator
+from qa.answer.prompting import REFUSAL, STOP, Prompt, Source, answer_grammar, build, group_sources
+from qa.records import Answer, Citation, Claim, Hit
+from qa.answer.evidence import Sentence, candidates, coverage, rank_evidence, specifics, terms
+from qa.answer.verify import verify, with_markers
 
 __all__ = ["Turn", "ask", "ask_stream", "answerability"]
 

@@ -7,7 +7,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from .errors import IndexLocked
+from qa.errors import IndexLocked
 
 
 class FileLock:

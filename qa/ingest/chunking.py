@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from .records import Chunk, Document, Section
+from qa.records import Chunk, Document, Section
 
 TokenSpans = Callable[[Sequence[str]], list[list[tuple[int, int]]]]
 

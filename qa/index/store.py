@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexCorrupt, IndexLocked, QAError
-from .records import Chunk, DocumentInfo
+from qa.errors import IndexCorrupt, IndexLocked, QAError
+from qa.records import Chunk, DocumentInfo
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

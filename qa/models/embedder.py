@@ -14,8 +14,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from . import config  # noqa: F401  (sets the offline environment first)
-from .errors import ModelNotFound
+from qa import config  # noqa: F401  (sets the offline environment first)
+from qa.errors import ModelNotFound
 
 Spans = list[tuple[int, int]]
 

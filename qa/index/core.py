@@ -35,16 +35,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .chunking import chunk_document
-from .config import DEFAULT_EMBEDDER, Settings
-from .embed import Embedder, SentenceTransformerEmbedder, get_embedder
-from .errors import BadInput, IndexCorrupt, IndexLocked, IndexMismatch, IndexNotFound
-from .loaders import SUFFIXES, Unsupported, iter_files, load
-from .lockfile import FileLock as _FileLock
-from .records import Chunk, Document, DocumentInfo, Hit, IndexReport, Skipped
-from .store import Store
-from .vectors import VectorIndex
+from qa import __version__
+from qa.ingest.chunking import chunk_document
+from qa.config import DEFAULT_EMBEDDER, Settings
+from qa.models.embedder import Embedder, SentenceTransformerEmbedder, get_embedder
+from qa.errors import BadInput, IndexCorrupt, IndexLocked, IndexMismatch, IndexNotFound
+from qa.ingest.loaders import SUFFIXES, Unsupported, iter_files, load
+from qa.index.lock import FileLock as _FileLock
+from qa.records import Chunk, Document, DocumentInfo, Hit, IndexReport, Skipped
+from qa.index.store import Store
+from qa.index.vectors import VectorIndex
 
 FORMAT = "qa-index"
 FORMAT_VERSION = 1

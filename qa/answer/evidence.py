@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .chunking import split_sentences
-from .records import Hit
+from qa.ingest.chunking import split_sentences
+from qa.records import Hit
 
 # Weights of the two relevance signals (see qa/eval/refusal.py for how they were chosen).
 DENSE_WEIGHT = 0.6

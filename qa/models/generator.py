@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from .errors import ModelNotFound
+from qa.errors import ModelNotFound
 
 FIX = "run `make model`, or pass --model PATH to a GGUF file"
 PROMPT_CACHE_BYTES = 256 << 20  # llama.cpp states of earlier prompts kept in RAM for reuse

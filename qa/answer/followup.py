@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .support import STOPWORDS, stem, terms, words
+from qa.answer.evidence import STOPWORDS, stem, terms, words
 
 
 @dataclass(frozen=True)

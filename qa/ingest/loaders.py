@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .records import Document, Section
+from qa.records import Document, Section
 
 SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"})
 

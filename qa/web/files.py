@@ -17,8 +17,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from .loaders import SUFFIXES
-from .ui_render import FileResult
+from qa.ingest.loaders import SUFFIXES
+from qa.web.render import FileResult
 
 DEFAULT_MAX_UPLOAD_MB = 50.0
 MAX_NAME = 120

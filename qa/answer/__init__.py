@@ -1,0 +1,1 @@
+"""Answers: evidence, prompting, verification and follow-ups."""

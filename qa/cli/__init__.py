@@ -1,0 +1,5 @@
+"""The `qa` command line."""
+
+from qa.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,1 @@
+"""Reading documents: walking folders within limits, one loader per format, sentences, chunking."""

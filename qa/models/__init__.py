@@ -1,0 +1,1 @@
+"""The models: the embedder, the generator (llama.cpp), and unpacking model files."""

@@ -1,0 +1,5 @@
+import sys
+
+from qa.models.files import main
+
+sys.exit(main())
