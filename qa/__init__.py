@@ -1,9 +1,13 @@
 """qa: offline question answering over a folder of documents, with verified citations.
 
-    from qa import Index
-    index = Index.build(["corpus"], "index")
-    for hit in index.search("Did Ford deny the Xiaomi report?", k=3):
-        print(hit.source, hit.start, hit.end, hit.text)
+    import qa
+    with qa.Engine(qa.Settings.load(index_dir="index"), create=True) as engine:
+        engine.index_files(["corpus"])
+        for hit in engine.search("Did Ford deny the Xiaomi report?", k=3):
+            print(hit.source, hit.start, hit.end, hit.text)
+        print(engine.ask("Did Ford deny the Xiaomi report?").text)
+
+    qa.ask("Did Ford deny the Xiaomi report?", index="index")   # the shared engine of index/
 
 Names are imported on first use, so `import qa` (and `qa --help`) stays instant.
 """
@@ -19,7 +23,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Settings": "config",
     "QAError": "errors",
+    "Engine": "engine",
     "Index": "index.core",
+    "Turn": "answer.followup",
     "Answer": "records",
     "Chunk": "records",
     "Citation": "records",
@@ -28,8 +34,8 @@ _EXPORTS = {
     "DocumentInfo": "records",
     "Hit": "records",
     "IndexReport": "records",
-    "ask": "answer.pipeline",
-    "ask_stream": "answer.pipeline",
+    "ask": "engine",
+    "ask_stream": "engine",
 }
 
 __all__ = [
@@ -39,19 +45,22 @@ __all__ = [
     "Claim",
     "Document",
     "DocumentInfo",
+    "Engine",
     "Hit",
     "Index",
     "IndexReport",
     "QAError",
     "Settings",
+    "Turn",
     "__version__",
     "ask",
     "ask_stream",
 ]
 
 if TYPE_CHECKING:
-    from qa.answer.pipeline import ask, ask_stream
+    from qa.answer.followup import Turn
     from qa.config import Settings
+    from qa.engine import Engine, ask, ask_stream
     from qa.errors import QAError
     from qa.index.core import Index
     from qa.records import (

@@ -27,6 +27,9 @@ DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+K_MAX = 50  # passages one answer or search may ask for
+MAX_TEMPERATURE = 2.0  # llama.cpp samples above this, but answers are noise by then
+DEFAULT_MAX_UPLOAD_MB = 50.0  # per uploaded file, in the browser chat
 
 
 def default_model_path() -> Path:
@@ -62,6 +65,8 @@ _ENV = {
     "mode": ("QA_MODE", str),
     "max_file_mb": ("QA_MAX_FILE_MB", float),
     "max_chunks_per_file": ("QA_MAX_CHUNKS_PER_FILE", int),
+    "max_upload_mb": ("QA_MAX_UPLOAD_MB", float),
+    "auth": ("QA_AUTH", str),
 }
 
 
@@ -92,27 +97,70 @@ class Settings:
     # several minutes of embedding on a laptop CPU; more is rarely one document.
     max_file_mb: float = 100.0
     max_chunks_per_file: int = 10_000
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB
+    # "user:password" for the browser chat's login (needed off loopback); None: no login
+    auth: str | None = None
 
     def __post_init__(self) -> None:
+        def bad(var: str, message: str) -> BadInput:
+            return BadInput(f"{message} ({var})")
+
         if self.chunk_tokens < 16:
-            raise BadInput(f"chunk size must be at least 16 tokens, got {self.chunk_tokens}")
+            raise bad(
+                "QA_CHUNK_TOKENS", f"chunk size must be at least 16 tokens, got {self.chunk_tokens}"
+            )
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
-            raise BadInput(
+            raise bad(
+                "QA_CHUNK_OVERLAP",
                 f"chunk overlap must be between 0 and the chunk size ({self.chunk_tokens}), "
-                f"got {self.chunk_overlap}"
+                f"got {self.chunk_overlap}",
             )
-        if self.k < 1:
-            raise BadInput(f"k must be at least 1, got {self.k}")
+        if not 1 <= self.k <= K_MAX:
+            raise bad("QA_K", f"k must be between 1 and {K_MAX}, got {self.k}")
         if self.mode not in ("llm", "extractive"):
-            raise BadInput(f"answer mode must be 'llm' or 'extractive', got {self.mode!r}")
+            raise bad("QA_MODE", f"answer mode must be 'llm' or 'extractive', got {self.mode!r}")
         if self.fusion not in ("rrf", "weighted"):
-            raise BadInput(f"fusion must be 'rrf' or 'weighted', got {self.fusion!r}")
-        if not self.max_file_mb > 0:
-            raise BadInput(f"the file size limit must be positive, got {self.max_file_mb} MB")
-        if self.max_chunks_per_file < 1:
-            raise BadInput(
-                f"the passages-per-file limit must be at least 1, got {self.max_chunks_per_file}"
+            raise bad("QA_FUSION", f"fusion must be 'rrf' or 'weighted', got {self.fusion!r}")
+        if not 0.0 <= self.temperature <= MAX_TEMPERATURE:
+            raise bad(
+                "QA_TEMPERATURE",
+                f"temperature must be between 0 and {MAX_TEMPERATURE}, got {self.temperature}",
             )
+        if self.n_ctx < 256:
+            raise bad("QA_N_CTX", f"the context must hold at least 256 tokens, got {self.n_ctx}")
+        if not 1 <= self.max_answer_tokens < self.n_ctx:
+            raise bad(
+                "QA_MAX_TOKENS",
+                f"the answer length must be between 1 and the context size ({self.n_ctx}) "
+                f"less one, got {self.max_answer_tokens}",
+            )
+        if self.threads < 1:
+            raise bad("QA_THREADS", f"threads must be at least 1, got {self.threads}")
+        if not self.max_file_mb > 0:
+            raise bad(
+                "QA_MAX_FILE_MB", f"the file size limit must be positive, got {self.max_file_mb} MB"
+            )
+        if self.max_chunks_per_file < 1:
+            raise bad(
+                "QA_MAX_CHUNKS_PER_FILE",
+                f"the passages-per-file limit must be at least 1, got {self.max_chunks_per_file}",
+            )
+        if not self.max_upload_mb > 0:
+            raise bad(
+                "QA_MAX_UPLOAD_MB",
+                f"the upload size limit must be positive, got {self.max_upload_mb} MB",
+            )
+        if self.auth is not None:
+            user, sep, password = self.auth.partition(":")
+            if not sep or not user.strip() or not password:
+                raise bad("QA_AUTH", "the login must be USER:PASSWORD with both parts non-empty")
+
+    def login(self) -> tuple[str, str] | None:
+        """The chat login as (user, password), or None."""
+        if self.auth is None:
+            return None
+        user, _, password = self.auth.partition(":")
+        return user.strip(), password
 
     @classmethod
     def load(cls, **overrides) -> Settings:
@@ -124,7 +172,8 @@ class Settings:
                 try:
                     values[name] = convert(raw)
                 except ValueError:
-                    raise BadInput(f"{var}={raw!r} is not a valid {convert.__name__}") from None
+                    kind = {"int": "whole number", "float": "number"}.get(convert.__name__, "value")
+                    raise BadInput(f"{var}={raw!r} is not a valid {kind}") from None
         known = {f.name for f in fields(cls)}
         for name, value in overrides.items():
             if name not in known:

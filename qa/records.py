@@ -183,3 +183,14 @@ class Answer:
             ],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What `qa doctor` checks of an index: its counts agree, and which embedder made it."""
+
+    documents: int
+    chunks: int
+    vectors: int
+    embedder: str
+    database: str

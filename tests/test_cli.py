@@ -88,7 +88,7 @@ def test_rebuild_and_add_only(capsys, tmp_path, docs, fake_models):
         (["search", "x", "--index", "{tmp}/none"], 1, "no index in"),
         (["index", "{tmp}/missing"], 2, "no such file or folder"),
         (["search", "   ", "--index", "{tmp}/ix"], 2, "query is empty"),
-        (["search", "x", "-k", "0", "--index", "{tmp}/ix"], 2, "k must be at least 1"),
+        (["search", "x", "-k", "0", "--index", "{tmp}/ix"], 2, "k must be between 1 and 50, got 0"),
         (["remove", "nothing.txt", "--index", "{tmp}/ix"], 2, "not in the index"),
     ],
 )
@@ -103,7 +103,7 @@ def test_errors_are_one_line(capsys, tmp_path, docs, fake_models, argv, code, me
 def test_bad_environment_value_is_a_clear_error(capsys, monkeypatch):
     monkeypatch.setenv("QA_K", "many")
     code, _, err = run(capsys, "search", "x")
-    assert code == 2 and "QA_K='many' is not a valid int" in err
+    assert code == 2 and "QA_K='many' is not a valid whole number" in err
 
 
 def test_usage_errors_exit_2(capsys):

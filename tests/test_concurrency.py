@@ -192,7 +192,7 @@ def app_server(tmp_path_factory):
     app = serve(port=port, settings=settings, block=False, warm=True, quiet=True)
     yield app, f"http://127.0.0.1:{port}/", root
     app.close()
-    app.qa.index.close()
+    app.qa.engine.close()
 
 
 def client(url: str):

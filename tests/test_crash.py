@@ -8,6 +8,7 @@ rebuilt from the database (the FAISS file is derived data), never silently wrong
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -326,10 +327,15 @@ def _corrupt_pages(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _db(directory: Path) -> Path:
+    """The database file the index folder's manifest names."""
+    return directory / json.loads((directory / "manifest.json").read_text())["database"]
+
+
 DAMAGE = {
-    "garbage database": lambda d: (d / "index.sqlite").write_bytes(os.urandom(8192)),
-    "damaged pages": lambda d: _corrupt_pages(d / "index.sqlite"),
-    "missing database": lambda d: (d / "index.sqlite").unlink(),
+    "garbage database": lambda d: _db(d).write_bytes(os.urandom(8192)),
+    "damaged pages": lambda d: _corrupt_pages(_db(d)),
+    "missing database": lambda d: _db(d).unlink(),
     "damaged manifest": lambda d: (d / "manifest.json").write_text('{"format": "qa-ind'),
     "manifest not an object": lambda d: (d / "manifest.json").write_text("[1, 2]"),
     "missing manifest": lambda d: (d / "manifest.json").unlink(),
@@ -370,7 +376,7 @@ def test_the_cli_reports_a_damaged_index_in_one_line_without_a_traceback(tmp_pat
         [str(QA), *a], cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env
     )
     assert run("index", "corpus").returncode == 0
-    _corrupt_pages(tmp_path / "index" / "index.sqlite")
+    _corrupt_pages(_db(tmp_path / "index"))
     for argv in (["search", "Ford"], ["list"], ["ask", "Did Ford deny it?", "--no-llm"]):
         done = run(*argv)
         assert done.returncode == 1, (argv, done.stdout, done.stderr)

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.config import Settings
+from qa.engine import Engine
 from qa.errors import BadInput
 from qa.index.core import Index
 from qa.records import Answer, Citation, Hit
@@ -312,23 +313,33 @@ class FakeEngine:
         )
 
 
+class ScriptedEngine(Engine):
+    """The real engine (index, request checks, documents) with answers from a `FakeEngine`."""
+
+    def __init__(self, *args, fake: FakeEngine, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fake = fake
+
+    def ask_stream(self, question, history=None, *, k=None, mode=None, model=None,
+                   temperature=None, max_tokens=None, options=None):  # fmt: skip
+        req = self.request(k=k, mode=mode, model=model, temperature=temperature)
+        return self.fake(
+            question, self.index, history or [], req.settings.k, req.model, req.mode, req.settings
+        )
+
+
 @pytest.fixture
 def fake_app(tmp_path, docs, fake_embedder, settings):
     index = Index.build([docs], settings.index_dir, settings=settings, embedder=fake_embedder)
     models = tmp_path / "models"
     models.mkdir()
     (models / "tiny.gguf").write_bytes(b"GGUF")
-    engine = FakeEngine()
-    app = ChatApp(
-        settings.with_(model=models / "tiny.gguf"),
-        index=index,
-        models_dirs=[models],
-        ask=engine,
-        max_upload_mb=0.001,
-    )
-    app.engine = engine
+    fake = FakeEngine()
+    engine = ScriptedEngine(settings.with_(model=models / "tiny.gguf"), index=index, fake=fake)
+    app = ChatApp(engine, max_upload_mb=0.001)
+    app.fake = fake
     yield app
-    app.index.close()
+    index.close()
 
 
 def run(app, question, turns=None, session="s1", **kw):
@@ -351,14 +362,14 @@ def test_answers_stream_then_the_final_text_replaces_the_streamed_one(fake_app):
 def test_empty_question_does_nothing(fake_app):
     before = [ChatTurn(1, "q", "a", ANSWERED)]
     (state,) = run(fake_app, "   ", before)
-    assert state[1] == before and fake_app.engine.calls == []
+    assert state[1] == before and fake_app.fake.calls == []
 
 
 def test_history_is_passed_and_settings_are_mapped(fake_app):
     turns = run(fake_app, "Where is Mount Etna?", k=3, mode="Extractive")[-1][1]
     run(fake_app, "Does it erupt often?", turns, k=4, mode="Model", model_name="tiny.gguf")
     run(fake_app, "Where is the Nile?")  # no mode: the settings' (QA_MODE, default extractive)
-    first, second, third = fake_app.engine.calls
+    first, second, third = fake_app.fake.calls
     assert first["mode"] == "extractive" and first["k"] == 3 and first["model"] is None
     assert second["mode"] == "llm" and second["model"].name == "tiny.gguf"
     assert [a.question for a in second["history"]] == ["Where is Mount Etna?"]
@@ -382,8 +393,8 @@ def test_refusal_and_errors_are_shown_and_the_app_keeps_answering(fake_app):
 
 
 def test_stop_ends_only_that_sessions_answer(fake_app):
-    fake_app.engine.gate = threading.Event()
-    fake_app.engine.gate.set()
+    fake_app.fake.gate = threading.Event()
+    fake_app.fake.gate.set()
     gen = fake_app.respond("Where is Mount Etna?", [], session="alice")
     next(gen)  # the question is shown
     next(gen)  # the first word streamed
@@ -400,9 +411,11 @@ def test_stop_ends_only_that_sessions_answer(fake_app):
 
 
 def test_model_choices_come_from_the_models_folder(fake_app):
-    assert list(fake_app.models()) == ["tiny.gguf"]
-    with pytest.raises(BadInput):
-        fake_app.resolve_model("other.gguf")
+    offered = fake_app.models()
+    assert list(offered)[0] == "tiny.gguf"  # the configured model's folder first
+    assert all(p.suffix == ".gguf" and p.parent.name == "models" for p in offered.values())
+    with pytest.raises(BadInput, match="unknown model"):
+        fake_app.engine.request(mode="llm", model="other.gguf")
 
 
 def test_clear_empties_the_conversation(fake_app):
@@ -439,7 +452,7 @@ def test_upload_reports_each_file_and_indexes_incrementally(fake_app, tmp_path):
     assert "unchanged" in fake_app.upload([incoming / "owls.txt"])
     (incoming / "owls.txt").write_text("Owls hunt at night. Snowy owls live in the Arctic.")
     assert ">updated<" in fake_app.upload([incoming / "owls.txt"])
-    assert fake_app.index.search("Snowy owls Arctic", 1)[0].source == "uploads/owls.txt"
+    assert fake_app.engine.search("Snowy owls Arctic", 1)[0].source == "uploads/owls.txt"
     assert "No files chosen" in fake_app.upload(None)
 
 
@@ -458,19 +471,19 @@ def test_rebuild_indexes_the_roots_and_uploads_again(fake_app, tmp_path):
     (tmp_path / "owls.txt").write_text("Owls hunt at night.")
     fake_app.upload([tmp_path / "owls.txt"])
     before = sorted(fake_app.document_sources())
-    old = fake_app.index
+    old = fake_app.engine.status().database
     out = fake_app.rebuild()
-    assert "Rebuilt" in out and fake_app.index is not old
+    assert "Rebuilt" in out and fake_app.engine.status().database != old
     assert sorted(fake_app.document_sources()) == before
-    assert fake_app.index.search("Owls hunt", 1)[0].source == "uploads/owls.txt"
+    assert fake_app.engine.search("Owls hunt", 1)[0].source == "uploads/owls.txt"
     assert all(t.status == ANSWERED for t in [run(fake_app, "Where is Mount Etna?")[-1][1][-1]])
 
 
 def test_documents_view_lists_chunk_counts(fake_app):
     out = fake_app.documents_view()
-    for d in fake_app.index.documents():
+    for d in fake_app.engine.documents():
         assert f"<td>{d.source}</td>" in out
-    assert f"{len(fake_app.index.documents())} documents" in out
+    assert f"{len(fake_app.engine.documents())} documents" in out
 
 
 # --- the app launched in-process, used over loopback ------------------------------------
@@ -494,18 +507,13 @@ def served(tmp_path_factory):
     extra = root / "more-models"
     extra.mkdir()
     (extra / "broken.gguf").write_bytes(b"not a model")
+    shutil.copy(settings.model, extra / settings.model.name)  # the models on offer: this folder
+    settings = settings.with_(model=extra / settings.model.name)
     port = free_port()
-    app = serve(
-        port=port,
-        settings=settings,
-        block=False,
-        warm=False,
-        quiet=True,
-        models_dirs=[settings.model.parent, extra],
-    )
+    app = serve(port=port, settings=settings, block=False, warm=False, quiet=True)
     yield app, f"http://127.0.0.1:{port}/", root
     app.close()
-    app.qa.index.close()
+    app.qa.engine.close()
 
 
 @pytest.mark.slow
@@ -529,7 +537,7 @@ def test_auth_is_required_when_given_and_a_busy_port_is_reported(served, tmp_pat
             serve(port=port, settings=settings, block=False, warm=False, quiet=True)
     finally:
         secured.close()
-        secured.qa.index.close()
+        secured.qa.engine.close()
 
 
 def client(url):

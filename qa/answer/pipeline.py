@@ -29,25 +29,24 @@ Citations are per answer: each answer's numbers start at 1.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
+from qa.answer.evidence import Sentence, candidates, coverage, rank_evidence, specifics, terms
+from qa.answer.followup import Turn, rewrite
+from qa.answer.prompting import REFUSAL, STOP, Prompt, Source, answer_grammar, build, group_sources
+from qa.answer.verify import verify, with_markers
 from qa.config import Settings
 from qa.errors import BadInput
-from qa.answer.followup import Turn, rewrite
 from qa.index.core import Index
-from qa.models.generator import Generator, load_generator
-from qa.answer.prompting import REFUSAL, STOP, Prompt, Source, answer_grammar, build, group_sources
+from qa.models.generator import Generator
 from qa.records import Answer, Citation, Claim, Hit
-from qa.answer.evidence import Sentence, candidates, coverage, rank_evidence, specifics, terms
-from qa.answer.verify import verify, with_markers
 
-__all__ = ["Turn", "ask", "ask_stream", "answerability"]
+__all__ = ["Turn", "answer_stream", "answerability", "ask", "ask_stream", "resolve_mode"]
 
-MODES = ("llm", "extractive")
+from qa.engine import MODES, resolve_mode  # noqa: E402, F401  (the one rule, re-exported)
+
 # Calibrated on CLAPnq dev with `python -m qa.eval.refusal --limit 100 --seed 3 --dump F`
 # (all 597 passages indexed; 100 answerable + 100 unanswerable questions; weights chosen by a
 # grid search maximising unanswerables declined at >= 90% answerables answered):
@@ -140,48 +139,13 @@ def answerability(query: str, ranked: Sequence[Sentence], hits: Sequence[Hit]) -
     return (BEST_WEIGHT * s.best + DENSE_WEIGHT * s.dense) * names
 
 
-# --- index and model resolution ---------------------------------------------------------
+def open_index(index, settings: Settings) -> Index:
+    """An `Index` as given, or the shared engine's index of a folder (see `qa.engine`)."""
+    from qa.engine import Engine
 
-_INDEXES: dict[tuple[str, str], Index] = {}
-_INDEXES_LOCK = threading.Lock()
-
-
-def open_index(index: Index | str | Path | None, settings: Settings) -> Index:
-    """An `Index` as given, or the one at a path (opened once per process and reused)."""
     if isinstance(index, Index):
         return index
-    directory = Path(index) if index is not None else settings.index_dir
-    key = (str(directory.expanduser().resolve()), settings.embed_model)
-    with _INDEXES_LOCK:
-        opened = _INDEXES.get(key)
-        if opened is None:
-            opened = Index.open(directory, settings=settings)
-            _INDEXES[key] = opened
-        return opened
-
-
-def forget_indexes() -> None:
-    """Close and forget the indexes `open_index` keeps open (after rebuilding one, say)."""
-    with _INDEXES_LOCK:
-        for index in _INDEXES.values():
-            index.close()
-        _INDEXES.clear()
-
-
-def resolve_mode(mode: str | None, model, settings: Settings) -> str:
-    """The answer mode: as given; else "llm" when a model is passed; else `settings.mode`."""
-    if mode is None:
-        mode = "llm" if model is not None else settings.mode
-    if mode not in MODES:
-        raise BadInput(f"unknown answer mode {mode!r}: use llm or extractive")
-    return mode
-
-
-def get_generator(model: Generator | str | Path | None, settings: Settings) -> Generator:
-    if model is not None and not isinstance(model, (str, Path)):
-        return model
-    path = Path(model) if model is not None else settings.model
-    return load_generator(path, settings.n_ctx, settings.threads)
+    return Engine.shared(index, settings).index
 
 
 # --- the engine ------------------------------------------------------------------------------
@@ -243,17 +207,17 @@ def _passages_of(prompt: Prompt, hits: Sequence[Hit]) -> tuple[Hit, ...]:
     return tuple(h for h in hits if h.chunk_id in used)
 
 
-def ask_stream(
+def answer_stream(
     question: str,
-    index: Index | str | Path | None = None,
+    idx: Index,
+    generator: Generator | None,
+    settings: Settings,
+    mode: str,
     history: Sequence[Turn | Answer | tuple[str, str]] | None = None,
-    k: int | None = None,
-    model: Generator | str | Path | None = None,
-    mode: str | None = None,
-    settings: Settings | None = None,
     options: Options = DEFAULT_OPTIONS,
 ) -> Iterator[str | Answer]:
     """Yield the answer's text as it is generated (`str` pieces), then the final `Answer`.
+    `qa.Engine.ask_stream` checks the request and calls this.
 
     The pieces are the model's raw output: they may contain citation markers that
     verification later removes or renumbers. The final `Answer.text` is authoritative.
@@ -261,16 +225,12 @@ def ask_stream(
     """
     if not question or not question.strip():
         raise BadInput("the question is empty")
+    if mode == "llm" and generator is None:
+        raise BadInput("llm mode needs a generator")
     t0 = time.perf_counter()
-    if settings is None:
-        settings = index.settings if isinstance(index, Index) else Settings.load()
-    mode = resolve_mode(mode, model, settings)
     timings = dict.fromkeys(("retrieve", "prompt", "first_token", "generate", "verify"), 0.0)
-    generator = get_generator(model, settings) if mode == "llm" else None
-    idx = open_index(index, settings)
-
     query = rewrite(question, history)
-    evidence = retrieve(idx, query, k or settings.k)
+    evidence = retrieve(idx, query, settings.k)
     timings["retrieve"] = time.perf_counter() - t0
 
     if mode == "extractive" or evidence.answerability < options.threshold("llm_min"):
@@ -294,17 +254,23 @@ def ask_stream(
     timings["prompt"] = t2 - t1
 
     pieces: list[str] = []
-    for piece in generator.stream(
+    model_stream = generator.stream(
         prompt.text,
         max_tokens=settings.max_answer_tokens,
         temperature=settings.temperature,
         stop=STOP,
         grammar=answer_grammar(len(prompt.sources)) if options.grammar else None,
-    ):
-        if not pieces:
-            timings["first_token"] = time.perf_counter() - t2
-        pieces.append(piece)
-        yield piece
+    )
+    try:  # closing this generator closes the model's stream: generation stops at once
+        for piece in model_stream:
+            if not pieces:
+                timings["first_token"] = time.perf_counter() - t2
+            pieces.append(piece)
+            yield piece
+    finally:
+        close = getattr(model_stream, "close", None)
+        if close is not None:
+            close()
     t3 = time.perf_counter()
     timings["generate"] = t3 - t2
     if not pieces:
@@ -331,20 +297,33 @@ def ask_stream(
     )
 
 
+def ask_stream(
+    question: str,
+    index=None,
+    history=None,
+    k=None,
+    model=None,
+    mode=None,
+    settings=None,
+    options: Options = DEFAULT_OPTIONS,
+) -> Iterator[str | Answer]:
+    """`qa.ask_stream`: see `qa.engine.ask_stream`."""
+    from qa import engine
+
+    return engine.ask_stream(question, index, history, k, model, mode, settings, options)
+
+
 def ask(
     question: str,
-    index: Index | str | Path | None = None,
-    history: Sequence[Turn | Answer | tuple[str, str]] | None = None,
-    k: int | None = None,
-    model: Generator | str | Path | None = None,
-    mode: str | None = None,
-    settings: Settings | None = None,
+    index=None,
+    history=None,
+    k=None,
+    model=None,
+    mode=None,
+    settings=None,
     options: Options = DEFAULT_OPTIONS,
 ) -> Answer:
-    """Answer `question` from the documents in `index` (see the module docstring)."""
-    answer = None
-    for item in ask_stream(question, index, history, k, model, mode, settings, options):
-        if isinstance(item, Answer):
-            answer = item
-    assert answer is not None
-    return answer
+    """`qa.ask`: see `qa.engine.ask`."""
+    from qa import engine
+
+    return engine.ask(question, index, history, k, model, mode, settings, options)

@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from qa.answer import pipeline as engine
-from qa.config import PROJECT_ROOT, Settings
 from qa.answer.prompting import STOP, build, group_sources
-from qa.records import Answer
 from qa.bench.common import log, median, peak_rss_mb, ratio, reset_peak_rss, rss_mb
+from qa.config import PROJECT_ROOT, Settings
+from qa.records import Answer
 
 QUESTION = "Did Ford deny the Xiaomi report?"
 FOLLOW_UP = "And did Xiaomi deny it too?"
@@ -120,7 +120,10 @@ class AskResult:
 def _timed_ask(question: str, index, settings, history=None) -> tuple[Answer, int]:
     pieces: list[str] = []
     answer = None
-    for item in engine.ask_stream(question, index, history=history, mode="llm", settings=settings):
+    from qa.engine import Engine
+
+    stream = Engine(settings, index=index).ask_stream(question, history, mode="llm")
+    for item in stream:
         if isinstance(item, Answer):
             answer = item
         else:
@@ -159,7 +162,9 @@ def _rate(tokens: int, first: float, total: float) -> float:
 def _open_index(path: str | Path | None, settings: Settings, workdir: Path, log):
     directory = Path(path) if path else settings.index_dir
     if (directory / "manifest.json").is_file():
-        return engine.open_index(directory, settings)
+        from qa.engine import Engine
+
+        return Engine.shared(directory, settings).index
     from qa.index.core import Index
 
     target = workdir / "ask-index"
@@ -193,7 +198,9 @@ def bench_ask(
 def _bench_ask(workdir, index_path, model, repeats, question, follow_up, max_tokens, log):
     reset_peak_rss()
     settings = Settings.load(model=model, max_answer_tokens=max_tokens)
-    generator = engine.get_generator(None, settings)
+    from qa.models.pool import ModelPool
+
+    generator = ModelPool.default().generator(settings.model, settings.n_ctx, settings.threads)
     index = _open_index(index_path, settings, workdir, log)
     try:
         settings = index.settings.with_(

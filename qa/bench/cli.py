@@ -11,11 +11,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from qa.errors import BadInput, QAError
 from qa.bench.index import DEFAULT_CHUNKS, format_index
 from qa.bench.report import Result, format_search, format_summary
 from qa.bench.scale import PIPELINE_MAX, SCALE_QUERIES
 from qa.bench.search import DEFAULT_SIZES
+from qa.errors import BadInput, QAError
 
 EPILOG = f"""\
 what each measures (every figure a median of repeats, shown against the raw library

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.config import Settings
-from qa.index.core import DATABASE
 from qa.bench.data import Corpus, chars_per_chunk, load_corpus
+from qa.config import Settings
+from qa.index.manifest import database_of
 
 SEARCH_TARGET = 1.5  # qa search latency <= 1.5 x the raw libraries' (FAISS + FTS5)
 
@@ -134,8 +134,8 @@ def search_setup(
     settings: Settings | None,
 ) -> SearchSetup:
     """Check the sizes, then the folder, settings, embedder and questions of a benchmark."""
-    from qa.models.embedder import get_embedder
     from qa.errors import BadInput
+    from qa.models.embedder import get_embedder
 
     if repeats < 1 or queries < 1 or size < 1:
         raise BadInput("--repeats, --queries and sizes must be at least 1")
@@ -149,12 +149,12 @@ def search_setup(
 
 def footprint(index_dir: Path, chunks: int, peak_mb: float) -> Footprint:
     """On-disk size of the index (the WAL checkpointed into the database first)."""
-    conn = sqlite3.connect(index_dir / DATABASE)
+    conn = sqlite3.connect(database_of(index_dir))
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
-    sqlite_bytes = sum(p.stat().st_size for p in index_dir.glob(DATABASE + "*"))
+    sqlite_bytes = sum(p.stat().st_size for p in index_dir.glob(database_of(index_dir).name + "*"))
     faiss_bytes = sum(p.stat().st_size for p in index_dir.glob("vectors-*.faiss"))
     return Footprint(sqlite_bytes, faiss_bytes, chunks, peak_mb)
 

@@ -15,9 +15,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from qa.config import Settings
-from qa.errors import BadInput
-from qa.index.core import DATABASE, Index
 from qa.bench.common import (
     Footprint,
     bench_settings,
@@ -32,6 +29,10 @@ from qa.bench.common import (
     reset_peak_rss,
 )
 from qa.bench.data import Corpus, article_texts, load_corpus, write_texts
+from qa.config import Settings
+from qa.errors import BadInput
+from qa.index.core import Index
+from qa.index.manifest import database_of
 
 INDEX_TARGET = 0.85  # pipeline chunks/s >= 0.85 x raw encode
 DEFAULT_CHUNKS = 2000
@@ -209,7 +210,7 @@ def bench_index(
 
 def chunk_texts(index_dir: Path) -> list[str]:
     """The chunk texts the pipeline embedded, in the order it embedded them."""
-    conn = sqlite3.connect(index_dir / DATABASE)
+    conn = sqlite3.connect(database_of(index_dir))
     try:
         return [r[0] for r in conn.execute("SELECT text FROM chunks ORDER BY id")]
     finally:

@@ -32,10 +32,6 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.config import Settings
-from qa.errors import BadInput
-from qa.index.store import Store, fts_query
-from qa.index.vectors import VectorIndex
 from qa.bench.common import (
     FTS_SQL,
     SEARCH_TARGET,
@@ -50,6 +46,10 @@ from qa.bench.common import (
     time_rounds,
 )
 from qa.bench.data import Corpus, chunk_chars, sentence_chunks, shuffled_texts
+from qa.config import Settings
+from qa.errors import BadInput
+from qa.index.store import Store, fts_query
+from qa.index.vectors import VectorIndex
 
 PIPELINE_MAX = 200_000  # larger sizes are measured at the layer level
 SCALE_QUERIES = 50  # questions at a layer-level point (a 1M-chunk FTS5 query takes ~1 s)

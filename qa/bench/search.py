@@ -25,11 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.config import Settings
-from qa.errors import BadInput
-from qa.index.core import DATABASE, Index
-from qa.index.store import Store, fts_query
-from qa.index.vectors import VectorIndex
 from qa.bench.common import (
     FTS_SQL,
     SEARCH_TARGET,
@@ -50,6 +45,12 @@ from qa.bench.common import (
     time_rounds,
 )
 from qa.bench.data import Corpus, SyntheticVectors, shuffled_texts, write_texts
+from qa.config import Settings
+from qa.errors import BadInput
+from qa.index.core import Index
+from qa.index.manifest import database_of
+from qa.index.store import Store, fts_query
+from qa.index.vectors import VectorIndex
 
 DEFAULT_SIZES = (10_000, 100_000)
 
@@ -173,7 +174,7 @@ def build_search_index(
 
 def stored_vectors(index_dir: Path) -> np.ndarray:
     """The index's vectors in chunk-id order, read from its SQLite store."""
-    conn = sqlite3.connect(index_dir / DATABASE)
+    conn = sqlite3.connect(database_of(index_dir))
     try:
         rows = conn.execute("SELECT vector FROM vectors ORDER BY chunk_id").fetchall()
     finally:
@@ -253,8 +254,8 @@ def bench_search(
         log(f"  note: Index.search asks for {depth} results, search_depth() for {search_depth(k)}")
     raw = raw_flat(stored_vectors(index_dir))
     layer = VectorIndex.load(faiss_file(index_dir), settings.faiss_factory)
-    store = Store(index_dir / DATABASE)
-    conn = sqlite3.connect(index_dir / DATABASE, check_same_thread=False)
+    store = Store(database_of(index_dir))
+    conn = sqlite3.connect(database_of(index_dir), check_same_thread=False)
     matches = [fts_query(q) for q in qs]
 
     def t_fts(i):

@@ -1,5 +1,5 @@
 """The `qa` command line."""
 
-from qa.cli.main import main
+from qa.cli.main import PARTIAL, main
 
-__all__ = ["main"]
+__all__ = ["PARTIAL", "main"]

@@ -56,34 +56,34 @@ def _settings(args):
     return settings
 
 
-def _mode(args, settings=None) -> str:
-    """--no-llm, --llm or --model decide; else the setting (QA_MODE, default extractive)."""
-    from qa.answer.pipeline import resolve_mode
-
+def _mode(args) -> str | None:
+    """--no-llm or --llm decide; else None: the engine's rule (--model means llm, else
+    QA_MODE, default extractive)."""
     if args.no_llm:
         return "extractive"
     if args.llm:
         return "llm"
-    return resolve_mode(None, args.model, settings or _settings(args))
+    return None
 
 
-def _stream(question: str, args, settings, history, out) -> object:
+def _engine(args):
+    from qa.engine import Engine
+
+    return Engine(_settings(args))
+
+
+def _stream(question: str, args, engine, history, out) -> object:
     """Run one question; stream pieces to `out` (if given); return the final Answer."""
-    from qa.answer import pipeline as engine
     from qa.errors import ModelNotFound
     from qa.records import Answer
 
     streamed: list[str] = []
+    stream = None
     try:
-        for item in engine.ask_stream(
-            question,
-            index=settings.index_dir,
-            history=history,
-            k=settings.k,
-            model=settings.model if args.model else None,
-            mode=_mode(args, settings),
-            settings=settings,
-        ):
+        stream = engine.ask_stream(
+            question, history, mode=_mode(args), model=args.model if args.model else None
+        )
+        for item in stream:
             if isinstance(item, Answer):
                 return item, "".join(streamed)
             streamed.append(item)
@@ -92,13 +92,16 @@ def _stream(question: str, args, settings, history, out) -> object:
                 out.flush()
     except ModelNotFound as exc:
         raise ModelNotFound(f"{exc} (or answer without a model: --no-llm)") from None
+    finally:
+        if stream is not None:
+            stream.close()
     raise RuntimeError("the answer engine ended without an answer")
 
 
 def _ask(args) -> int:
-    settings = _settings(args)
+    engine = _engine(args)
     out = None if args.json else sys.stdout
-    answer, streamed = _stream(args.question, args, settings, None, out)
+    answer, streamed = _stream(args.question, args, engine, None, out)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
         return 0
@@ -132,8 +135,8 @@ HELP = "Ask a question about your documents. /clear starts over, /exit (or Ctrl-
 def _chat(args) -> int:
     from qa.errors import QAError
 
-    settings = _settings(args)
-    _preflight(args, settings)
+    engine = _engine(args)
+    _preflight(args, engine)
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history for input())
     print(HELP)
@@ -153,7 +156,7 @@ def _chat(args) -> int:
             print("(conversation cleared)")
             continue
         try:
-            answer, streamed = _stream(question, args, settings, history, sys.stdout)
+            answer, streamed = _stream(question, args, engine, history, sys.stdout)
         except KeyboardInterrupt:
             print("\n(stopped)")
             continue
@@ -166,16 +169,15 @@ def _chat(args) -> int:
         history.append(answer)
 
 
-def _preflight(args, settings) -> None:
+def _preflight(args, engine) -> None:
     """Fail before the first question if the index or the model is missing."""
-    from qa.answer.pipeline import open_index
-
-    open_index(settings.index_dir, settings)
-    if _mode(args, settings) == "llm" and not Path(settings.model).is_file():
+    engine.documents()
+    req = engine.request(mode=_mode(args), model=args.model)
+    if req.mode == "llm" and not req.model.is_file():
         from qa.errors import ModelNotFound
         from qa.models.generator import FIX
 
-        raise ModelNotFound(f"no model file at {settings.model}: {FIX} (or use --no-llm)")
+        raise ModelNotFound(f"no model file at {req.model}: {FIX} (or use --no-llm)")
 
 
 # --- doctor ---------------------------------------------------------------------------
@@ -194,6 +196,12 @@ class _Report:
     def fail(self, what: str, fix: str) -> None:
         self.failures += 1
         print(f"  FAIL  {what}: {fix}")
+
+
+def _sha256(path: Path) -> str:
+    from qa.models.files import sha256
+
+    return sha256(path)
 
 
 def _doctor(args) -> int:
@@ -225,8 +233,9 @@ def _doctor(args) -> int:
 
         emb = get_embedder(settings.embed_model)
         vec = emb.embed(["a test sentence"])
+        if vec.shape != (1, emb.dimension):
+            raise ValueError(f"it made vectors of shape {vec.shape}")
         r.ok(emb.name, f"{emb.dimension}-d vectors, {emb.max_tokens} tokens per chunk, loads")
-        assert vec.shape == (1, emb.dimension)
     except Exception as exc:
         r.fail(f"embedder {settings.embed_model}", f"{exc}")
 
@@ -238,16 +247,13 @@ def _doctor(args) -> int:
             r.warn(str(model), fix + " (needed only for --llm; answers are extractive)")
         else:
             r.fail(str(model), fix + " (or use --no-llm)")
+    elif model.name == config.DEFAULT_GGUF and _sha256(model) != config.DEFAULT_GGUF_SHA256:
+        r.fail(str(model), "wrong sha256 (damaged?): delete it and run `make model`")
     else:
-        if model.name == config.DEFAULT_GGUF:
-            from qa.models.files import sha256
-
-            if sha256(model) != config.DEFAULT_GGUF_SHA256:
-                r.fail(str(model), "wrong sha256 (damaged?): delete it and run `make model`")
         try:
-            from qa.models.generator import load_generator
+            from qa.models.pool import ModelPool
 
-            gen = load_generator(model, settings.n_ctx, settings.threads)
+            gen = ModelPool.default().generator(model, settings.n_ctx, settings.threads)
             piece = next(iter(gen.stream("Hello", max_tokens=1, temperature=0.0)), "")
             r.ok(str(model), f"loads, decodes a token ({piece!r})")
         except Exception as exc:
@@ -255,23 +261,20 @@ def _doctor(args) -> int:
 
     print("index")
     try:
-        from qa.index.core import Index
+        from qa.engine import Engine
 
-        index = Index.open(settings.index_dir, settings=settings)
-        docs = index.documents()
-        vectors = index._current_vectors()
-        chunks = len(index)
-        if vectors.ntotal != chunks:
+        status = Engine(settings).status()
+        if status.vectors != status.chunks:
             r.fail(
                 str(settings.index_dir),
-                f"{chunks} chunks but {vectors.ntotal} vectors: run `qa index --rebuild`",
+                f"{status.chunks} chunks but {status.vectors} vectors: run `qa index --rebuild`",
             )
-        elif not docs:
+        elif not status.documents:
             r.warn(str(settings.index_dir), "empty: run `qa index PATH`")
         else:
             r.ok(
                 f"{settings.index_dir}/",
-                f"{len(docs)} documents, {chunks} chunks, embedder {index.manifest['embedder']['name']}",
+                f"{status.documents} documents, {status.chunks} chunks, embedder {status.embedder}",
             )
     except Exception as exc:
         r.fail(str(settings.index_dir), str(exc))

@@ -91,10 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         metavar="PATH",
         type=Path,
-        help="files or folders (default: what this index was built from, else corpus/)",
+        help="files or folders (default: what this index was built from; for a new index, corpus/)",
     )
     index_option(p)
-    p.add_argument("--rebuild", action="store_true", help="start from an empty index")
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="build the index again from scratch (the old one serves until the new is ready)",
+    )
     p.add_argument("--add", action="store_true", help="only add: keep files that disappeared")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -165,46 +169,38 @@ def settings_from(args):
     )
 
 
-def open_index(args, create: bool = False):
-    from qa.index.core import Index
+def engine_from(args, create: bool = False):
+    """The engine for the command's settings (its index opened on first use)."""
+    from qa.engine import Engine
 
-    settings = settings_from(args)
-    return Index.open(settings.index_dir, settings=settings, create=create)
+    return Engine(settings_from(args), create=create)
 
 
 def _index(args) -> int:
     from qa.config import PROJECT_ROOT
-    from qa.errors import BadInput
-    from qa.index.core import Index, clear
+    from qa.index.rebuild import stored_roots
 
-    settings = settings_from(args)
-    for path in args.paths:
-        if not path.exists():
-            raise BadInput(f"no such file or folder: {path}")
-    if args.rebuild:
-        clear(settings.index_dir)
-    index = Index.open(settings.index_dir, settings=settings, create=True)
+    engine = engine_from(args, create=True)
+    settings = engine.settings
     paths = list(args.paths)
-    if not paths:
-        default = Path("corpus") if Path("corpus").is_dir() else PROJECT_ROOT / "corpus"
-        paths = [_relative(p) for p in index.roots()] or [default]
-        missing = [p for p in paths if not p.exists()]
-        if missing:
-            raise BadInput(f"{missing[0]} does not exist: give the files to index, `qa index PATH`")
+    if not paths and not stored_roots(settings.index_dir):
+        # a new index with no PATH: the sample corpus
+        paths = [Path("corpus") if Path("corpus").is_dir() else PROJECT_ROOT / "corpus"]
     progress = _Progress(enabled=not args.quiet and not args.json)
     try:
-        update = index.add if args.add else index.sync
-        report = update(paths, progress=progress)
+        report = engine.index_files(
+            paths, rebuild=args.rebuild, add_only=args.add, progress=progress
+        )
     finally:
         progress.close()
     if args.json:
         print(json.dumps(_report_dict(report), indent=2))
     else:
-        where = ", ".join(str(p) for p in paths)
+        where = ", ".join(str(_relative(p)) for p in (paths or engine.roots()))
         print(f"Indexed {where} into {settings.index_dir}/: {report.summary()}")
         for s in report.skipped:
             print(f"  {'failed' if s.failed else 'skipped'} {_one_line(s.source)}: {s.reason}")
-        print(f"{len(index.documents())} documents, {len(index)} chunks in the index.")
+        print(f"{len(engine.documents())} documents, {engine.chunk_count()} chunks in the index.")
     return PARTIAL if any(s.failed for s in report.skipped) else 0
 
 
@@ -275,8 +271,7 @@ class _Progress:
 
 
 def _search(args) -> int:
-    index = open_index(args)
-    hits = index.search(args.query, k=args.k, sources=args.source, mode=args.mode)
+    hits = engine_from(args).search(args.query, args.k, sources=args.source, mode=args.mode)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
         return 0
@@ -305,8 +300,8 @@ def _indent(text: str, width: int = 100) -> str:
 
 
 def _list(args) -> int:
-    index = open_index(args)
-    docs = index.documents()
+    engine = engine_from(args)
+    docs = engine.documents()
     if args.json:
         print(
             json.dumps(
@@ -326,7 +321,7 @@ def _list(args) -> int:
         )
         return 0
     if not docs:
-        print(f"The index in {index.directory}/ is empty: run `qa index PATH`.")
+        print(f"The index in {engine.index_dir}/ is empty: run `qa index PATH`.")
         return 0
     width = max(len(d.source) for d in docs)
     for d in docs:
@@ -336,9 +331,9 @@ def _list(args) -> int:
 
 
 def _remove(args) -> int:
-    index = open_index(args)
+    engine = engine_from(args)
     for source in args.sources:
-        for removed in index.remove(source):
+        for removed in engine.remove(source):
             print(f"removed {removed}")
     return 0
 
@@ -351,7 +346,7 @@ def _serve(args) -> int:
         port=args.port,
         index_dir=args.index,
         model=args.model,
-        auth=args.auth or os.environ.get("QA_AUTH"),
+        auth=args.auth,
         insecure=args.insecure,
         open_browser=args.open,
     )

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from qa.records import Answer, Citation
 from qa.eval.datasets import Dataset, Question
 from qa.eval.metrics import (
     citation_precision,
@@ -31,6 +30,7 @@ from qa.eval.metrics import (
 from qa.eval.progress import bar
 from qa.eval.refusal import RefusalScores, refusal_scores
 from qa.eval.retrieval import EvalIndex
+from qa.records import Answer, Citation
 
 MODES = ("none", "extractive", "llm")
 STAGES = ("retrieve", "prompt", "first_token", "generate", "verify", "total")
@@ -296,17 +296,15 @@ def run_answers(
     The model (llm mode) and the embedder are loaded before the first question, and the
     query vectors primed for the retrieval runs are forgotten, so the timings are those of
     a warm `qa ask`."""
-    from qa.answer import pipeline as engine
+    from qa.engine import Engine
 
-    settings = ev.index.settings
+    engine = Engine(ev.index.settings, index=ev.index)
     options = options_for(variant)
-    generator = engine.get_generator(model, settings) if mode == "llm" else None
+    generator = engine.generator(model) if mode == "llm" else None
     ev.embedder.clear()
     ev.embedder.base.embed(["warm up"])
     out = []
     for q in bar(dataset.questions, len(dataset.questions), f"answers ({mode})"):
-        answer = engine.ask(
-            q.text, ev.index, mode=mode, settings=settings, model=generator, options=options
-        )
+        answer = engine.ask(q.text, mode=mode, model=generator, options=options)
         out.append(judge_answer(answer, q, dataset.match, ev.pid_of))
     return out

@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import Settings
-from qa.models.embedder import Embedder, get_embedder
-from qa.index.core import FORMAT_VERSION, Index
 from qa.eval.datasets import Dataset, Question
 from qa.eval.metrics import mean, ndcg_at_k, percentile, recall_at_k, reciprocal_rank
 from qa.eval.progress import bar
+from qa.index.core import Index
+from qa.index.manifest import FORMAT_VERSION
+from qa.models.embedder import Embedder, get_embedder
 
 K = 20  # results scored per question
 RECALL_KS = (1, 5, 10, 20)

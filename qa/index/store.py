@@ -7,6 +7,7 @@ change increments; a FAISS file of another generation is rebuilt from here.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -21,6 +22,7 @@ import numpy as np
 
 from qa.errors import IndexCorrupt, IndexLocked, QAError
 from qa.records import Chunk, DocumentInfo
+from qa.text import STOPWORDS  # common words that only add noise to a BM25 OR-query
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,16 +63,6 @@ END;
 INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
 """
 
-# Common English words that only add noise to a BM25 OR-query.
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is it
-    its itself just me more most my myself no nor not now of off on once only or other our ours
-    out over own same she should so some such than that the their theirs them then there these
-    they this those through to too under until up very was we were what when where which while
-    who whom why will with would you your yours""".split()
-)
 
 
 @dataclass(frozen=True)
@@ -108,7 +100,7 @@ def database_error(path: Path, exc: sqlite3.Error) -> QAError:
         return IndexLocked(f"the index database {path} is busy ({detail}); try again")
     return IndexCorrupt(
         f"the index database {path} is damaged or unreadable ({detail}); rebuild it: "
-        f"`qa index --rebuild --index {path.parent} PATH`"
+        f"`qa index --rebuild --index {path.parent}`"
     )
 
 
@@ -143,6 +135,11 @@ class Store:
             raise database_error(self.path, exc) from exc
 
     def close(self) -> None:
+        """Close the connection, folding the write-ahead log into the database first so the
+        database file is complete on its own (a rebuild moves it into place)."""
+        # busy (another process reads) or read-only: SQLite checkpoints later
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.conn.close()
 
     @contextmanager
@@ -274,10 +271,28 @@ class Store:
             except ValueError as exc:  # vectors of different lengths
                 raise IndexCorrupt(
                     f"the index database {self.path} holds damaged vectors; rebuild it: "
-                    f"`qa index --rebuild --index {self.path.parent} PATH`"
+                    f"`qa index --rebuild --index {self.path.parent}`"
                 ) from exc
             yield ids, vecs
             last = int(ids[-1])
+
+    @_checked
+    def vectors_for(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of the given chunk ids that have vectors, in id order."""
+        got_ids: list[int] = []
+        vecs: list[np.ndarray] = []
+        for batch in _batches(sorted(int(i) for i in ids), 500):
+            marks = ",".join("?" * len(batch))
+            rows = self.conn.execute(
+                f"SELECT chunk_id, vector FROM vectors WHERE chunk_id IN ({marks}) "
+                "ORDER BY chunk_id",
+                batch,
+            ).fetchall()
+            got_ids += [r[0] for r in rows]
+            vecs += [np.frombuffer(r[1], dtype=np.float32) for r in rows]
+        if not vecs:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        return np.asarray(got_ids, dtype=np.int64), np.vstack(vecs)
 
     @_checked
     def bm25(self, query: str, limit: int, sources: Sequence[str] | None = None):

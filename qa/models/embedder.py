@@ -64,6 +64,9 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self._model = None
         self._lock = threading.Lock()
+        self._encode_lock = threading.Lock()
+        self._spans_lock = threading.Lock()
+        self._span_tokenizer = None
 
     @property
     def model(self):
@@ -95,37 +98,51 @@ class SentenceTransformerEmbedder:
         return int(self.model.max_seq_length) - specials
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length vectors of `texts`. One batch at a time under a lock: the fast tokenizer
+        is not re-entrant ("Already borrowed" when a search and an indexing run use it at
+        once), and a search waits at most one batch behind an indexing run."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        model = self.model
+        out = []
+        texts = list(texts)
+        for i in range(0, len(texts), self.batch_size):
+            with self._encode_lock:
+                out.append(
+                    model.encode(
+                        texts[i : i + self.batch_size],
+                        batch_size=self.batch_size,
+                        normalize_embeddings=True,
+                        convert_to_numpy=True,
+                        show_progress_bar=False,
+                    )
+                )
+        return np.ascontiguousarray(np.vstack(out), dtype=np.float32)
 
     def token_spans(self, texts: Sequence[str]) -> list[Spans]:
+        """Character spans of each text's tokens, from a copy of the tokenizer of its own (its
+        truncation settings differ from encoding's, and set_truncation mutates it)."""
         if not texts:
             return []
-        enc = self.model.tokenizer(
-            list(texts),
-            add_special_tokens=False,
-            return_offsets_mapping=True,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-            truncation=False,
-            verbose=False,
-        )
+        with self._spans_lock:
+            if self._span_tokenizer is None:
+                import copy
+
+                self._span_tokenizer = copy.deepcopy(self.model.tokenizer)
+            enc = self._span_tokenizer(
+                list(texts),
+                add_special_tokens=False,
+                return_offsets_mapping=True,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+                truncation=False,
+                verbose=False,
+            )
         return [[(int(a), int(b)) for a, b in spans] for spans in enc["offset_mapping"]]
 
 
-_CACHE: dict[str, SentenceTransformerEmbedder] = {}
-
-
 def get_embedder(model: str = config.DEFAULT_EMBEDDER) -> SentenceTransformerEmbedder:
-    """One embedder per model per process: loading is the slow part."""
-    if model not in _CACHE:
-        _CACHE[model] = SentenceTransformerEmbedder(model)
-    return _CACHE[model]
+    """The embedder of `model` from the process's model pool (loaded once per process)."""
+    from qa.models.pool import ModelPool
+
+    return ModelPool.default().embedder(model)

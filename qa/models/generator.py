@@ -11,9 +11,8 @@ counted is exactly the prompt that is evaluated. A missing or unreadable model f
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import os
+import queue
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -153,29 +152,81 @@ class LlamaGenerator:
         room = self.n_ctx - len(tokens)
         if room < 1:
             raise ValueError(f"prompt of {len(tokens)} tokens does not fit in {self.n_ctx}")
-        with self._lock:
-            if len(tokens) > 1:
-                # Evaluate all but the last prompt token first (reusing whatever prefix the
-                # context or the prompt cache already holds), so the last token is always
-                # evaluated alone: batch shapes change llama.cpp's float rounding, and this
-                # keeps greedy output identical whether the prompt was cached or not.
-                for _ in self.llm.create_completion(tokens[:-1], max_tokens=1, stream=True):
-                    pass
-            pieces = self.llm.create_completion(
-                tokens,
-                max_tokens=min(max_tokens, room),
-                temperature=temperature,
-                top_k=1 if temperature <= 0 else 40,
-                repeat_penalty=1.0,
-                stop=[*self._stops, *stop],
-                grammar=compiled,
-                stream=True,
-                seed=0,
-            )
-            for piece in pieces:
+        # The model runs in a thread of its own that holds the lock and hands pieces over a
+        # queue: the lock is never held across this generator's `yield`, so a stream the
+        # caller closes stops at the next token, and one it abandons without closing still
+        # ends within `max_tokens` and releases the model.
+        pieces: queue.SimpleQueue = queue.SimpleQueue()
+        cancel = threading.Event()
+
+        def produce() -> None:
+            try:
+                with self._lock:
+                    if cancel.is_set():
+                        return
+                    self._generate(
+                        tokens, min(max_tokens, room), temperature, stop, compiled, pieces, cancel
+                    )
+            except BaseException as exc:  # handed to the consumer, raised there
+                pieces.put(_Failed(exc))
+            finally:
+                pieces.put(_DONE)
+
+        worker = threading.Thread(target=produce, name="qa-generate", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = pieces.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, _Failed):
+                    raise item.exc
+                yield item
+        finally:
+            cancel.set()
+
+    def _generate(self, tokens, max_tokens, temperature, stop, grammar, out, cancel) -> None:
+        """Run the model (the caller holds the lock), putting text pieces on `out`."""
+        if len(tokens) > 1:
+            # Evaluate all but the last prompt token first (reusing whatever prefix the
+            # context or the prompt cache already holds), so the last token is always
+            # evaluated alone: batch shapes change llama.cpp's float rounding, and this
+            # keeps greedy output identical whether the prompt was cached or not.
+            for _ in self.llm.create_completion(tokens[:-1], max_tokens=1, stream=True):
+                pass
+        stream = self.llm.create_completion(
+            tokens,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_k=1 if temperature <= 0 else 40,
+            repeat_penalty=1.0,
+            stop=[*self._stops, *stop],
+            grammar=grammar,
+            stream=True,
+            seed=0,
+        )
+        try:
+            for piece in stream:
+                if cancel.is_set():
+                    return
                 text = piece["choices"][0]["text"]
                 if text:
-                    yield text
+                    out.put(text)
+        finally:
+            stream.close()
+
+    def close(self) -> None:
+        """Free the model's memory (waits for a generation in progress to finish)."""
+        with self._lock:
+            self.llm.close()
+
+
+_DONE = object()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    exc: BaseException
 
 
 def _prompt_cache(capacity: int = PROMPT_CACHE_BYTES):
@@ -264,29 +315,10 @@ def _load_llama(path: Path, n_ctx: int, threads: int | None):
         )
 
 
-_MODELS: dict[tuple[str, int], LlamaGenerator] = {}
-_MODELS_LOCK = threading.Lock()
-
-
 def load_generator(
     path: str | Path, n_ctx: int = 2048, threads: int | None = None
 ) -> LlamaGenerator:
-    """The process-wide generator for this model file and context size (loaded on first use)."""
-    key = (str(Path(path).expanduser().resolve()), int(n_ctx))
-    with _MODELS_LOCK:
-        gen = _MODELS.get(key)
-        if gen is None:
-            gen = LlamaGenerator(key[0], n_ctx=n_ctx, threads=threads)
-            _MODELS[key] = gen
-        return gen
+    """The generator of this model file and context size from the process's model pool."""
+    from qa.models.pool import ModelPool
 
-
-@atexit.register
-def _close_models() -> None:
-    """Free the models before interpreter teardown (llama-cpp-python's own finaliser fails
-    noisily once its module globals are gone)."""
-    with _MODELS_LOCK:
-        for gen in _MODELS.values():
-            with contextlib.suppress(Exception):  # best effort at exit
-                gen.llm.close()
-        _MODELS.clear()
+    return ModelPool.default().generator(path, n_ctx, threads)

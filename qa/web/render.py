@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from qa.errors import BadInput
 from qa.records import Answer, Citation, DocumentInfo, Hit
 
 CONTEXT_CHARS = 700  # at most this much passage text is shown on each side of a cited span
@@ -102,7 +103,7 @@ def source_views(answer: Answer, document_text: Callable[[str], str]) -> tuple[S
         if c.source not in texts:
             try:
                 texts[c.source] = document_text(c.source)
-            except Exception:  # the document was removed since: show the quote alone
+            except BadInput:  # the document was removed since: show the quote alone
                 texts[c.source] = ""
         text = texts[c.source]
         if text[c.start : c.end] != c.quote:  # the offsets no longer match the document

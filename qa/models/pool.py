@@ -1,0 +1,75 @@
+"""The loaded models of a process: one embedder per model name and one generator per (GGUF
+file, context size), loaded on first use and shared by every `Engine` (loading is the slow
+part, and a server with several indexes should not hold a model twice).
+
+The pool owns them: `close()` frees the generators (llama.cpp memory); the default pool is
+closed at interpreter exit, before llama-cpp-python's module globals are torn down.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import threading
+from pathlib import Path
+
+from qa import config
+
+
+class ModelPool:
+    """Loaded embedders and generators, by key; thread-safe."""
+
+    _default: ModelPool | None = None
+    _default_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._embedders: dict[str, object] = {}
+        self._generators: dict[tuple[str, int], object] = {}
+
+    @classmethod
+    def default(cls) -> ModelPool:
+        """The process-wide pool."""
+        with cls._default_lock:
+            if cls._default is None:
+                cls._default = cls()
+            return cls._default
+
+    def embedder(self, model: str = config.DEFAULT_EMBEDDER):
+        from qa.models.embedder import SentenceTransformerEmbedder
+
+        with self._lock:
+            emb = self._embedders.get(model)
+            if emb is None:
+                emb = self._embedders[model] = SentenceTransformerEmbedder(model)
+            return emb
+
+    def generator(self, path: str | Path, n_ctx: int = 2048, threads: int | None = None):
+        """The generator of this GGUF file and context size (loaded on first use)."""
+        from qa.models.generator import LlamaGenerator
+
+        key = (str(Path(path).expanduser().resolve()), int(n_ctx))
+        with self._lock:
+            gen = self._generators.get(key)
+            if gen is None:
+                gen = self._generators[key] = LlamaGenerator(key[0], n_ctx=n_ctx, threads=threads)
+            return gen
+
+    def loaded_generators(self) -> list:
+        with self._lock:
+            return list(self._generators.values())
+
+    def close(self) -> None:
+        """Free the generators; embedders hold only Python memory and are dropped."""
+        with self._lock:
+            for gen in self._generators.values():
+                with contextlib.suppress(Exception):  # best effort
+                    gen.close()
+            self._generators.clear()
+            self._embedders.clear()
+
+
+@atexit.register
+def _close_default() -> None:
+    if ModelPool._default is not None:
+        ModelPool._default.close()
