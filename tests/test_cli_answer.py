@@ -117,3 +117,15 @@ def test_doctor_warns_of_a_missing_model_only_when_answers_are_extractive(workdi
     assert "warn" in done.stdout and "needed only for --llm" in done.stdout
     done = qa("doctor", cwd=workdir, env={**missing, "QA_MODE": "llm"})
     assert done.returncode == 1 and "FAIL" in done.stdout and "make model" in done.stdout
+
+
+def test_doctor_says_fail_alone_for_a_damaged_default_model(workdir, tmp_path):
+    """Regression: a model with the wrong sha256 showed FAIL and then "ok … loads"."""
+    damaged = tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf"  # the default's name, other bytes
+    data = bytearray((PROJECT_ROOT / "models" / damaged.name).read_bytes())
+    data[-1000:] = bytes(1000)
+    damaged.write_bytes(bytes(data))
+    done = qa("doctor", "--model", damaged, cwd=workdir)
+    assert done.returncode == 1
+    (line,) = [ln for ln in done.stdout.splitlines() if str(damaged) in ln]
+    assert line.strip().startswith("FAIL") and "sha256" in line

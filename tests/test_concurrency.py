@@ -107,15 +107,15 @@ def test_eight_threads_search_and_ask_through_one_index(corpus_index, capsys):
 
 def test_searches_go_on_while_the_same_index_is_written(tmp_path, docs):
     """A thread indexing (add, change, remove) and nine searching one Index object: no
-    errors, every hit is a whole version of its passage, and reads are not held up for the
-    whole write (embedding happens outside the index's lock)."""
+    errors, and every hit is a whole version of its passage. (That a search is not held up
+    by a write's embedding is shown without relying on scheduling in
+    test_index_lifecycle.py::test_a_search_completes_while_a_write_is_embedding.)"""
     settings = Settings.load(index_dir=tmp_path / "index", chunk_tokens=48, chunk_overlap=8)
     index = Index.build([docs], settings=settings, embedder=FakeEmbedder(delay=0.002))
     more = tmp_path / "more"
     more.mkdir()
     stop = threading.Event()
     errors: list[BaseException] = []
-    searched_during_write = []
 
     written: dict[str, set[str]] = {}  # source -> every version written (one chunk each)
 
@@ -140,10 +140,7 @@ def test_searches_go_on_while_the_same_index_is_written(tmp_path, docs):
         try:
             while not stop.is_set():
                 for mode in ("hybrid", "dense", "bm25"):
-                    writing = index._writing.locked()
                     hits = index.search(q, k=5, mode=mode)
-                    if writing and index._writing.locked():
-                        searched_during_write.append(mode)
                     for h in hits:
                         if h.source in written:  # a file being rewritten: a whole version
                             assert h.text in written[h.source]
@@ -160,7 +157,6 @@ def test_searches_go_on_while_the_same_index_is_written(tmp_path, docs):
     for t in threads:
         t.join(300)
     assert not errors, errors[0]
-    assert searched_during_write, "searches completed while the index was being written"
     consistent(index)
     assert [d.source for d in index.documents()] == [
         "docs/cats.txt",

@@ -143,6 +143,35 @@ def test_a_reader_catches_up_with_another_writers_commits_without_rebuilding_fai
     assert status.vectors == status.chunks
 
 
+def test_a_search_completes_while_a_write_is_embedding(docs, settings):
+    """Embedding, the slow part of a write, runs outside the index's lock: a search made
+    while a write is stopped inside `embed` returns (it would wait forever otherwise)."""
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    class Gated(FakeEmbedder):
+        def embed(self, texts):
+            if threading.current_thread().name == "writer" and not release.is_set():
+                entered.set()
+                release.wait(60)
+            return super().embed(texts)
+
+    index = Index.build([docs], settings.index_dir, settings=settings, embedder=FakeEmbedder())
+    index.embedder = Gated()
+    (docs / "more.txt").write_text("Penguins live in Antarctica. They cannot fly.", "utf-8")
+    writer = threading.Thread(target=index.add, args=([docs],), name="writer")
+    writer.start()
+    try:
+        assert entered.wait(30)
+        assert index.search("Nile", k=1)[0].source == "docs/rivers.md"
+        assert index._writing.locked()  # the write was still in progress
+    finally:
+        release.set()
+        writer.join(60)
+    assert "docs/more.txt" in sources(index)
+
+
 # --- skipping unchanged files ---------------------------------------------------------------
 
 
@@ -210,3 +239,15 @@ def test_one_list_is_returned_as_it_is_and_ties_break_by_id():
     assert [cid for cid, _, _ in tied] == [8, 9]
     with pytest.raises(ValueError):
         fuse({"dense": []}, "magic")
+
+
+def test_a_damaged_faiss_file_is_logged_when_it_is_rebuilt(docs, settings, fake_embedder, caplog):
+    """Regression: a failed FAISS load silently triggered a rebuild from every vector."""
+    build([docs], settings, fake_embedder).close()
+    (path,) = settings.index_dir.glob("vectors-*.faiss")
+    path.write_bytes(b"not a faiss file")
+    with caplog.at_level("WARNING", logger="qa.index.core"):
+        index = Index.open(settings.index_dir, settings=settings, embedder=fake_embedder)
+        assert index.search("Nile", k=1)[0].source == "docs/rivers.md"
+    (record,) = [r for r in caplog.records if path.name in r.getMessage()]
+    assert "cannot load" in record.getMessage() and "rebuilding" in record.getMessage()

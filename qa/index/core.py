@@ -114,11 +114,18 @@ class Index(Writer):
         rebuild: bool = True,
         progress=None,
     ) -> Index:
-        """Index `paths` into `index_dir`; with `rebuild`, start from an empty index."""
+        """Index `paths` into `index_dir`; with `rebuild`, build it anew from `paths` alone
+        (an existing index is replaced atomically, see `qa.index.rebuild`)."""
+        from qa.index.rebuild import rebuild as rebuild_index
+
         settings = settings or Settings.load()
         directory = Path(index_dir) if index_dir is not None else settings.index_dir
+        paths = list(paths)
+        if rebuild and (directory / mf.MANIFEST).exists():
+            rebuild_index(directory, paths, settings=settings, embedder=embedder, progress=progress)
+            return cls.open(directory, settings=settings, embedder=embedder)
         if rebuild:
-            clear(directory)
+            clear(directory)  # no index, or only the remains of one
         index = cls.open(directory, settings=settings, embedder=embedder, create=True)
         index.sync(paths, progress=progress)
         return index
