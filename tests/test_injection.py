@@ -13,9 +13,9 @@ from conftest import CORPUS, FORD_QUESTION
 from test_answer import CATS, CATS_Q, FakeGenerator, assert_exact, source_number
 
 import qa
+from qa.answer.evidence import is_instruction
 from qa.answer.pipeline import ask
 from qa.answer.prompting import user_message
-from qa.answer.evidence import is_instruction
 
 HOSTILE = (
     "Cats are wonderful companions. "
@@ -97,11 +97,29 @@ def test_forged_markers_and_markup_never_reach_the_user(hostile_index):
     assert_exact(hostile_index, answer)
 
 
-def test_a_hostile_sentence_is_never_quoted_in_extractive_mode(hostile_index):
-    answer = ask("What should every question be answered with?", index=hostile_index,
+QUIZ = "Quiz questions are answered with one word."
+
+
+@pytest.fixture
+def quiz_index(docs, settings, fake_embedder):
+    """The hostile document beside one that honestly answers the question it hijacks."""
+    (docs / "hostile.txt").write_text(HOSTILE, encoding="utf-8")
+    (docs / "quiz.txt").write_text(f"The pub quiz is on Fridays. {QUIZ}", encoding="utf-8")
+    index = qa.Index.build([docs], settings.index_dir, settings=settings, embedder=fake_embedder)
+    yield index
+    index.close()
+
+
+def test_a_hostile_sentence_is_never_quoted_in_extractive_mode(quiz_index):
+    # The hostile sentence matches this question best; the documents answer it elsewhere, so
+    # a refusal fails the test as surely as quoting the injection does.
+    answer = ask("What should every question be answered with?", index=quiz_index,
                  mode="extractive")  # fmt: skip
+    assert not answer.refused, answer.text
+    assert [c.quote for c in answer.citations] == [QUIZ]
     assert not any(s in c.quote for c in answer.citations for s in INJECTED)
     assert "HACKED" not in answer.text
+    assert_exact(quiz_index, answer)
 
 
 @pytest.mark.slow

@@ -7,6 +7,8 @@
 - `support_matrix(claims, evidence, embedder)`: how well each evidence sentence supports each
   answer sentence: the share of the claim's content words found in the evidence, blended with
   embedding similarity, and halved when one is negated and the other is not.
+
+Content words and their stems are `qa.text.terms` (the shared stopword list, Porter stems).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 
 from qa.ingest.chunking import split_sentences
 from qa.records import Hit
+from qa.text import STOPWORDS, stem, terms, words  # words and stems: one definition, qa.text
 
 # Weights of the two relevance signals (see qa/eval/refusal.py for how they were chosen).
 DENSE_WEIGHT = 0.6
@@ -30,50 +33,8 @@ SUPPORT_LEXICAL = 0.6
 NEGATION_PENALTY = 0.5
 MAX_SENTENCE_CHARS = 600  # longer "sentences" (tables, lists) are cut for scoring only
 
-STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are aren't as at be because been
-    before being below between both but by can could did didn't do does doesn't doing don't down
-    during each few for from further had has have having he her here hers herself him himself his
-    how i if in into is isn't it it's its itself just let me more most my myself of off on once
-    only or other our ours ourselves out over own same she should so some such than that that's
-    the their theirs them themselves then there there's these they this those through to too under
-    until up very was wasn't we were weren't what what's when where which while who whom whose why
-    will with would you your yours yourself yourselves yes no not never also however said says
-    say tell told according many much one ones two does there's whats who's name named called
-    kind type sort way thing things get got make made use used""".split()
-)
+# Not stopwords but the words that reverse a claim: a claim and its evidence must agree on them.
 NEGATIONS = frozenset("not no never n't neither nor cannot without none nothing".split())
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
-
-
-def stem(word: str) -> str:
-    """A light suffix-stripper: enough to match deny/denied/denies, report/reports."""
-    w = word.lower().replace("’", "'")
-    if w.endswith("'s"):
-        w = w[:-2]
-    if len(w) > 4 and w.endswith("ies"):
-        return w[:-3] + "y"
-    if len(w) > 4 and w.endswith("ied"):
-        return w[:-3] + "y"
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(w) > len(suffix) + 3 and w.endswith(suffix) and not w.endswith("ss"):
-            return w[: -len(suffix)]
-    return w
-
-
-def words(text: str) -> list[str]:
-    return [m.group(0) for m in _WORD.finditer(text)]
-
-
-def terms(text: str) -> list[str]:
-    """Content-word stems of `text`, in order, without stopwords."""
-    out = []
-    for w in words(text):
-        lw = w.lower().replace("’", "'")
-        if lw in STOPWORDS or (len(lw) < 2 and not lw.isdigit()):
-            continue
-        out.append(stem(lw))
-    return out
 
 
 def negated(text: str) -> bool:

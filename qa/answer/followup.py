@@ -2,10 +2,16 @@
 
 A 135M-parameter model rewrites follow-ups unreliably, so this is a heuristic that is easy to
 predict: a question is a follow-up when it leans on the previous turn (a leading "and" / "what
-about", a pronoun such as "it" or "they", or too few content words of its own). Its pronoun is
-replaced by the topic of the previous question (that question's last noun phrase), a bare
-"what about X?" reuses the previous question with X in place of its subject, and key terms of
-the previous question that are still missing are added, so retrieval sees a full query.
+about", a pronoun such as "it" or "they", a closing "that" as in "When was that?", or too little
+of its own: no content word, or a single one with neither a name nor a verb beside it, as in
+"What year?"). A question with its own subject ("Who is Ford?", "What is photosynthesis?") is
+standalone even when it is short. A follow-up's pronoun is replaced by the topic of the previous
+question (that question's last noun phrase), a bare "what about X?" reuses the previous question
+with X in place of its subject, and key terms of the previous question that are still missing
+are added, so retrieval sees a full query.
+
+The user's words are inserted into the query literally (function replacements, never a
+replacement template), so "What about C:\\data?" or "\\1" are text, not regex syntax.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.answer.evidence import STOPWORDS, stem, terms, words
+from qa.text import STOPWORDS, stem, terms, words
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class Turn:
         return self.query or self.question
 
 
+# Not stopwords but the words that point back at the previous turn: what makes a follow-up.
 THING_PRONOUNS = frozenset("it its it's this these those".split())
 PERSON_PRONOUNS = frozenset("they them their theirs he him his she her hers".split())
 PRONOUNS = THING_PRONOUNS | PERSON_PRONOUNS
@@ -40,11 +47,14 @@ _LEADING = re.compile(
 )
 _WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)\s*\??\s*$", re.IGNORECASE)
 _BARE_AND = re.compile(r"^\s*and\s+(.+?)\s*\??\s*$", re.IGNORECASE)
+# Where a noun phrase starts ("... deny [the Xiaomi report]"): the topic is cut there.
 _DETERMINERS = frozenset("the a an this that these those his her its their our my your".split())
-_AUX = frozenset(
-    "do does did is are was were has have had can could will would should who what when where "
-    "which why how".split()
+# The words that open a question (auxiliaries and wh-words): "and did ..." goes on the previous
+# question, "and Xiaomi?" names a new subject; an auxiliary also marks a question with a verb.
+_AUXILIARIES = frozenset(
+    "do does did is are was were has have had can could will would should".split()
 )
+_AUX = _AUXILIARIES | frozenset("who what when where which why how".split())
 
 
 def previous_query(history: Sequence) -> str | None:
@@ -65,14 +75,33 @@ def previous_query(history: Sequence) -> str | None:
 
 
 def is_followup(question: str) -> bool:
+    """Whether `question` leans on the previous turn (see the module docstring)."""
     ws = [w.lower() for w in words(question)]
     if not ws:
         return False
     if _LEADING.match(question):
         return True
-    if any(w in PRONOUNS for w in ws):
+    if any(w in PRONOUNS for w in ws) or ws[-1] == "that":
         return True
-    return len(terms(question)) <= 1
+    own = terms(question)
+    if not own:
+        return True  # "Why?", "Who said so?"
+    if len(own) > 1 or _names(question):
+        return False
+    # one content word: a subject when a verb goes with it ("What is photosynthesis?"),
+    # a fragment leaning on the previous question otherwise ("What year?", "Which country?")
+    return not any(w in _AUXILIARIES for w in ws)
+
+
+def _names(question: str) -> list[str]:
+    """Names and numbers of the question: capitalised words after its first, words with
+    digits ("Who is Ford?" -> ["Ford"])."""
+    ws = words(question)
+    return [
+        w
+        for i, w in enumerate(ws)
+        if any(ch.isdigit() for ch in w) or (i > 0 and w[:1].isupper() and w.lower() != "i")
+    ]
 
 
 def topic_phrase(question: str) -> str:
@@ -104,6 +133,13 @@ def _subject(question: str) -> str | None:
     return None
 
 
+def _replace(pattern: str, text: str, into: str) -> str:
+    """`into` with the first match of `pattern` (case-insensitive) replaced by `text`
+    literally: `text` comes from the user, and as a `re.sub` template a backslash in it
+    ("C:\\data") is an escape or a group reference."""
+    return re.sub(pattern, lambda _: text, into, count=1, flags=re.IGNORECASE)
+
+
 def rewrite(question: str, history: Sequence | None) -> str:
     """A standalone version of `question` given the conversation so far (unchanged if it
     does not look like a follow-up or there is no history)."""
@@ -118,7 +154,7 @@ def rewrite(question: str, history: Sequence | None) -> str:
         new = m.group(1).strip()
         subject = _subject(prev)
         if subject and subject.lower() not in new.lower():
-            return re.sub(rf"\b{re.escape(subject)}\b", new, prev, count=1)
+            return _replace(rf"\b{re.escape(subject)}\b", new, prev)
         return f"{prev.rstrip(' ?')} {new}?"
     body = _LEADING.sub("", question, count=1).strip()
     body = body[:1].upper() + body[1:]
@@ -126,13 +162,11 @@ def rewrite(question: str, history: Sequence | None) -> str:
     have = set(terms(body))
     subject = _subject(prev)
     if subject and subject.lower() not in body.lower():
-        person = re.compile(r"\b(they|he|she)\b", re.IGNORECASE)
-        body = person.sub(subject, body, count=1)
-        body = re.compile(r"\b(them|him)\b", re.IGNORECASE).sub(subject, body, count=1)
-        body = re.compile(r"\b(their|his)\b", re.IGNORECASE).sub(subject + "'s", body, count=1)
+        body = _replace(r"\b(they|he|she)\b", subject, body)
+        body = _replace(r"\b(them|him)\b", subject, body)
+        body = _replace(r"\b(their|his)\b", subject + "'s", body)
     if topic and not set(terms(topic)) <= set(terms(body)):
-        thing = re.compile(r"\b(it|this|these|those)\b(?!['’])", re.IGNORECASE)
-        body = thing.sub(topic, body, count=1)
+        body = _replace(r"\b(it|this|these|those)\b(?!['’])", topic, body)
     have = set(terms(body))
     missing = []
     for w in words(prev):

@@ -1,8 +1,9 @@
 """The prompt: instructions, a worked example, and the numbered evidence, fitted to the context.
 
 Small models answer far better from a few short, focused sources than from whole passages, so
-by default each source is one evidence sentence (chosen by `qa.support.rank_evidence`); with
-`style="passages"` each source is a whole retrieved passage instead. Sources are added whole,
+by default each source is one evidence sentence (chosen by
+`qa.answer.evidence.rank_evidence`); with `style="passages"` each source is a whole retrieved
+passage instead. Sources are added whole,
 best first, while the rendered prompt (counted with the model's own tokenizer) leaves room for
 the answer.
 """
@@ -13,8 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.models.generator import Generator, Message
 from qa.answer.evidence import Sentence
+from qa.models.generator import Generator, Message
 
 REFUSAL = "The documents don't say."
 SYSTEM = (

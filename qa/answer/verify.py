@@ -3,8 +3,8 @@
 The model's answer is split into claims (sentences). Each `[n]` marker is parsed (markers in
 quotes or code spans are text, not citations) and mapped to the evidence sentence of source n
 that best supports the claim. A citation survives only if that sentence supports the claim
-(support score, see `qa.support.support_matrix`) AND contains every content word the claim adds
-to the question (`qa.support.unsupported`): a 135M model's fluent embellishments ("... by a
+(support score, see `qa.answer.evidence.support_matrix`) AND contains every content word the claim adds
+to the question (`qa.answer.evidence.unsupported`): a 135M model's fluent embellishments ("... by a
 Chinese insider") fail the second test even when the first is high. A claim that fails is cut
 back at a clause boundary ("Ford denied the report, citing ..." -> "Ford denied the report.")
 when the shorter claim passes; otherwise it is dropped. Markers that point nowhere (`[7]` of 3
@@ -13,6 +13,9 @@ best-supporting sentence of all sources, if one supports it. Claims that share f
 question's words than the best claim (off-topic sentences) are dropped, as are claims that
 only repeat a wh-question, claims resting on a sentence that is not about the question, and
 questions the model writes back. Surviving citations are renumbered 1..n in order of appearance.
+
+The answer is the model's refusal when its first sentence says the sources do not answer
+(`model_refused`); a refusal sentence later on is a caveat, not a claim, and is dropped.
 """
 
 from __future__ import annotations
@@ -21,22 +24,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.ingest.chunking import split_sentences
+from qa.answer.evidence import FRAMING, Sentence, relevance, support_matrix, unsupported
 from qa.answer.prompting import REFUSAL, Source
+from qa.ingest.chunking import split_sentences
 from qa.records import Citation, Claim
-from qa.answer.evidence import (
-    FRAMING,
-    Sentence,
-    relevance,
-    stem,
-    support_matrix,
-    terms,
-    unsupported,
-    words,
-)
+from qa.text import STOPWORDS, stem, terms, words
 
 # A claim is supported by a sentence at this support or more (lexical precision blended with
-# embedding similarity, see qa.support). Chosen by hand on the sample corpus and CLAPnq dev
+# embedding similarity, see qa.answer.evidence). Chosen by hand on the sample corpus and CLAPnq dev
 # answers: grounded paraphrases score 0.55-0.95, unrelated or contradicting claims below 0.45.
 SUPPORT_MIN = 0.5
 # Drop answer sentences that nothing supports when at least one other sentence is supported.
@@ -74,26 +69,53 @@ _PREFIX = re.compile(
     r"according\s+to\s+the\s+(?:sources?|documents?|text|passages?|report))\s*[:,]\s*",
     re.IGNORECASE,
 )
+# A sentence saying that the sources do not answer: the prompt's REFUSAL and the ways small
+# models word it. It must be about the sources (or be a bare "I don't know."): "not specified"
+# or "no information" alone is content, as in "The price was not specified in the contract [1]."
+_SOURCES = (
+    r"(?:the\s+|these\s+|those\s+|provided\s+|given\s+)?"
+    r"(?:sources?|documents?|context|texts?|passages?|articles?|excerpts?)"
+)
+_NOT = r"(?:n['’]?t|\s+not)"
 _REFUSES = re.compile(
-    r"documents?\s+(?:don'?t|do not|does not|doesn'?t)\s+say|sources?\s+(?:don'?t|do not|does not|"
-    r"doesn'?t)\s+(?:say|mention|answer)|not\s+(?:mentioned|provided|stated|specified)|"
-    r"no information|(?:cannot|can't|unable to)\s+(?:answer|find|determine)|"
-    r"(?:don'?t|do not)\s+know",
+    rf"\b{_SOURCES}\s+(?:do|does|did){_NOT}\s+(?:\w+\s+)?(?:say|mention|answer|contain|provide|"
+    r"specify|state|include|give|tell|cover|address|discuss|have|show)\b"
+    rf"|\b{_SOURCES}\s+(?:is|are)\s+silent\b"
+    rf"|\b{_SOURCES}\s+(?:contains?|has|have|gives?|provides?|makes?|offers?)\s+no\s+"
+    r"(?:information|mention|answer|details?|data)\b"
+    rf"|\b(?:no|not\s+enough)\s+(?:information|mention|answer|details?|data)\b[^.!?]*?\b"
+    rf"(?:in|from|within)\s+{_SOURCES}"
+    rf"|\bnot\s+(?:mentioned|provided|stated|specified|given|answered|covered|found)\s+"
+    rf"(?:in|by|within)\s+{_SOURCES}"
+    r"|\b(?:cannot|can['’]?t|unable\s+to|not\s+able\s+to)\s+(?:answer|find|determine|tell|say)\b"
+    rf"[^.!?]*?\b(?:from|in|based\s+on|using|within)\s+{_SOURCES}",
+    re.IGNORECASE,
+)
+# A sentence that is nothing but "I don't know" / "I cannot answer (this question)" claims nothing.
+_BARE_REFUSAL = re.compile(
+    r"^\W*i\s+(?:do(?:n['’]?t|\s+not)\s+know|(?:cannot|can['’]?t)\s+answer"
+    r"(?:\s+(?:this|that|the|your)(?:\s+question)?)?)\W*$",
     re.IGNORECASE,
 )
 
 
-# Words that add nothing to a question when a claim repeats it ("X is the Y" for "What is X?").
-_GLUE = frozenset(
-    "a an the is are was were be been being am of in on at to for by with from and or as it "
-    "its this that these those there their they them he she his her him we our i do does did "
-    "has have had which who whom whose what when where why how".split()
+def refusal_sentence(sentence: str) -> bool:
+    """Whether one sentence says that the sources do not answer (see `_REFUSES`)."""
+    plain = _ANY_MARKER.sub("", sentence).strip()
+    return bool(_REFUSES.search(plain) or _BARE_REFUSAL.match(plain))
+
+
+# Stopwords that can be what a claim adds to a question: quantifiers, negations, order in time
+# or space ("Cats sleep for most of the day." answers "How much of the day do cats sleep?").
+_ANSWERING = frozenset(
+    "all any both each few more most some no nor not never only same many much one two yes "
+    "above below before after over under up down between against during until".split()
 )
 
 
 def _words(text: str) -> set[str]:
-    """The stems of `text`'s words, glue words aside (quantifiers such as "most" count)."""
-    return {stem(w) for w in words(text) if w.lower() not in _GLUE}
+    """The stems of `text`'s content words and of its answering stopwords (`_ANSWERING`)."""
+    return {stem(w) for w in words(text) if w.lower() not in STOPWORDS or w.lower() in _ANSWERING}
 
 
 @dataclass(frozen=True)
@@ -120,7 +142,11 @@ class Verified:
 
 
 def model_refused(text: str) -> bool:
-    return bool(_REFUSES.search(text))
+    """Whether the model's answer is a refusal: its first sentence says the sources do not
+    answer. A caveat after an answer ("Ford denied it [1]. The sources do not say why.")
+    leaves the answer standing; the caveat itself is no claim (see `verify`)."""
+    claims = split_claims(text)  # the sentences as verified: markers before the full stop
+    return bool(claims) and refusal_sentence(claims[0])
 
 
 def markers(text: str) -> list[Marker]:
@@ -186,7 +212,7 @@ class _Choice:
     support: float
     has_content: bool
     relevance: float
-    echo: bool = False  # a question (the model repeating one): dropped from the answer
+    echo: bool = False  # a question (the model repeating one) or a refusal: no claim, dropped
 
 
 def _cited_numbers(ms: Sequence[Marker]) -> list[int]:
@@ -238,7 +264,7 @@ def verify(
     for vs, (_, ms) in zip(variants, parsed, strict=True):
         cited = _cited_numbers(ms)
         choice = None
-        if vs[0].rstrip().endswith("?"):
+        if vs[0].rstrip().endswith("?") or refusal_sentence(vs[0]):
             chosen.append(_Choice(vs[0], (), 0.0, False, 0.0, echo=True))
             row += len(vs)
             continue
