@@ -14,8 +14,6 @@ Content words and their stems are `qa.text.terms` (the shared stopword list, Por
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -103,30 +101,16 @@ def candidates(hits: Sequence[Hit], text_of: Callable[[str], str]) -> list[Sente
     return out
 
 
-_VECTORS: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-_VECTORS_MAX = 8192
-_VECTORS_LOCK = threading.Lock()
-
-
 def embed(embedder, texts: Sequence[str]) -> np.ndarray:
-    """Embed texts (cut to MAX_SENTENCE_CHARS), reusing vectors of texts seen recently: the
-    same sentences come back when ranking evidence, verifying, and in follow-up turns."""
+    """Embed texts (cut to MAX_SENTENCE_CHARS), through the embedder's own cache of recent
+    vectors where it has one (`SentenceTransformerEmbedder.embed_cached`): the same sentences
+    come back when ranking evidence, verifying, and in follow-up turns."""
     texts = [t[:MAX_SENTENCE_CHARS] for t in texts]
-    name = getattr(embedder, "name", type(embedder).__name__)
-    with _VECTORS_LOCK:
-        cached = {t: _VECTORS.get((name, t)) for t in texts}
-    missing = list(dict.fromkeys(t for t, v in cached.items() if v is None))
-    if missing:
-        for t, v in zip(missing, embedder.embed(missing), strict=True):
-            cached[t] = v
-        with _VECTORS_LOCK:
-            for t in missing:
-                _VECTORS[(name, t)] = cached[t]
-            while len(_VECTORS) > _VECTORS_MAX:
-                _VECTORS.popitem(last=False)
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
-    return np.vstack([cached[t] for t in texts]).astype(np.float32, copy=False)
+    cached = getattr(embedder, "embed_cached", None)
+    vectors = cached(texts) if cached is not None else embedder.embed(texts)
+    return np.asarray(vectors, dtype=np.float32)
 
 
 def rank_evidence(question: str, sentences: Sequence[Sentence], embedder) -> list[Sentence]:

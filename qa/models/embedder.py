@@ -8,6 +8,7 @@ model directory can be used instead. Nothing is ever downloaded.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -18,6 +19,8 @@ from qa import config  # noqa: F401  (sets the offline environment first)
 from qa.errors import ModelNotFound
 
 Spans = list[tuple[int, int]]
+# Sentence vectors kept by `embed_cached` (384 floats each: 12 MB for 8,192 sentences)
+CACHE_SIZE = 8192
 
 
 @runtime_checkable
@@ -67,6 +70,8 @@ class SentenceTransformerEmbedder:
         self._encode_lock = threading.Lock()
         self._spans_lock = threading.Lock()
         self._span_tokenizer = None
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     @property
     def model(self):
@@ -118,6 +123,24 @@ class SentenceTransformerEmbedder:
                     )
                 )
         return np.ascontiguousarray(np.vstack(out), dtype=np.float32)
+
+    def embed_cached(self, texts: Sequence[str]) -> np.ndarray:
+        """`embed`, reusing the vectors of the last CACHE_SIZE texts this embedder saw through
+        this method (evidence sentences recur across ranking, verification and follow-ups)."""
+        with self._cache_lock:
+            found = {t: self._cache.get(t) for t in texts}
+        missing = list(dict.fromkeys(t for t, v in found.items() if v is None))
+        if missing:
+            for t, v in zip(missing, self.embed(missing), strict=True):
+                found[t] = v
+            with self._cache_lock:
+                for t in missing:
+                    self._cache[t] = found[t]
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.vstack([found[t] for t in texts])
 
     def token_spans(self, texts: Sequence[str]) -> list[Spans]:
         """Character spans of each text's tokens, from a copy of the tokenizer of its own (its
