@@ -91,6 +91,33 @@ def test_sentence_splitter_knows_abbreviations_and_quotes():
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [  # boundaries the former regex splitter missed (measured on SQuAD dev contexts)
+        ("The leaves change color. β-carotene is red.", 2),  # a lower-case Greek letter
+        ("Turbines reach 1500 °C. Nonetheless, they run.", 2),  # "C." is not an initial here
+        ("It burned as much coal as Newcomen's. Watt improved it.", 2),
+        ("The church prohibits it. Rev. Jimmy Creech was defrocked.", 2),
+        ('It was "Yeke Mongghul Ulus" (lit. "Great Mongol State") to them.', 1),
+        ("He cited Ps. 31:5 in the prayer. It was his last.", 2),
+        ("First paragraph without a stop\n\nSecond one\n \n\nThird.", 3),  # blank lines end one
+    ],
+)
+def test_sentence_boundaries(text, sentences):
+    spans = split_sentences(text)
+    assert len(spans) == sentences, [text[a:b] for a, b in spans]
+
+
+def test_sentences_of_a_region_stay_inside_it():
+    text = "Before. Inside one. Inside two.\n\nAfter."
+    start, end = text.index("Inside"), text.index("\n")
+    assert [text[a:b] for a, b in split_sentences(text, start, end)] == [
+        "Inside one.",
+        "Inside two.",
+    ]
+    assert split_sentences(text, 3, 3) == []
+
+
 def test_chunks_never_cross_sections_and_carry_page_and_headings():
     text = "Page one talks about cats. Cats purr.\fPage two is about dogs. Dogs bark."
     cut = text.index("\f")

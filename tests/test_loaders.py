@@ -190,7 +190,7 @@ def test_pdf_without_text_and_encrypted(tmp_path):
     blank = tmp_path / "scan.pdf"
     with blank.open("wb") as fh:
         writer.write(fh)
-    with pytest.raises(Unsupported, match="no extractable text"):
+    with pytest.raises(Unsupported, match=r"PDF has no text layer \(scanned\?\)"):
         load(blank)
 
     writer = PdfWriter(clone_from=FIXTURES / "sample.pdf")
@@ -198,7 +198,7 @@ def test_pdf_without_text_and_encrypted(tmp_path):
     locked = tmp_path / "locked.pdf"
     with locked.open("wb") as fh:
         writer.write(fh)
-    with pytest.raises(Unsupported, match="encrypted PDF"):
+    with pytest.raises(Unsupported, match="encrypted PDF: it needs a password"):
         load(locked)
 
 
@@ -280,6 +280,8 @@ def make(tmp_path: Path, name: str, data: bytes) -> Path:
         ("blank.md", b"  \n\n\t\n", "no text"),
         ("utf16.txt", b"\xff\xfe\x00\xd8", "not UTF-16 text"),  # a lone surrogate
         ("control.txt", b"abc\x01\x02\x03\x81\x8d", "not UTF-8 text"),
+        ("png.txt", b"\x89PNG\r\n\x1a\n" + bytes(64), "binary data"),  # NULs, yet not UTF-16
+        ("nul.md", b"# Title\n\x00\x00\x13\x37" + random_bytes(256), "binary data"),
         ("binary.html", b"\x00\x01\x02" + random_bytes(256), "binary"),
         ("empty.html", b"<html><script>x()</script></html>", "no text"),
         ("truncated.pdf", (FIXTURES / "sample.pdf").read_bytes()[:300], "PDF"),
@@ -396,9 +398,24 @@ def test_iter_files_yields_given_files_and_survives_symlink_loops(tmp_path):
         ("Grüße".encode("utf-16"), "Grüße"),  # with a byte-order mark
         ("\ufeffKraków".encode("utf-16-be"), "Kraków"),
         ("naïve\r\nline".encode("utf-8-sig"), "naïve\nline"),
+        ("He said “hello” – it cost €5.".encode("cp1252"), "He said “hello” – it cost €5."),
+        (
+            "Grüße aus Köln, schöne Straße.\n".encode("utf-16-le"),
+            "Grüße aus Köln, schöne Straße.\n",
+        ),
+        ("Hello world\n".encode("utf-16-be"), "Hello world\n"),  # no BOM, ASCII: endianness by NULs
+        (
+            "Привет, как дела? Это тестовый файл.".encode("cp1251"),
+            "Привет, как дела? Это тестовый файл.",
+        ),
+        (
+            "Καλημέρα κόσμε, αυτό είναι ένα αρχείο.".encode("cp1253"),
+            "Καλημέρα κόσμε, αυτό είναι ένα αρχείο.",
+        ),
     ],
 )
 def test_legacy_and_bom_encodings_are_decoded(tmp_path, data, text):
+    """UTF-16 without a BOM and non-Latin code pages are detected by charset-normalizer."""
     path = tmp_path / "t.txt"
     path.write_bytes(data)
     assert load(path).text == text

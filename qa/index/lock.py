@@ -1,45 +1,61 @@
 """An exclusive, non-blocking lock file: one writer per index; other writers fail fast with
-the holder's pid, readers are never blocked (SQLite's WAL lets them read meanwhile)."""
+the holder's pid, readers are never blocked (SQLite's WAL lets them read meanwhile).
+
+The locking is the `filelock` package's (`flock(2)` on Unix, which the kernel releases when the
+holder dies); this module adds only the holder's pid in the file and qa's error message.
+"""
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
+
+from filelock import Timeout, UnixFileLock
 
 from qa.errors import IndexLocked
 
 
+def _write_pid(fd: int) -> None:
+    """Record the holder's pid in the lock file (filelock calls this once it holds the lock)."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+
+
+def _holder(path: Path) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(32).decode(errors="replace").strip() or "?"
+    except OSError:
+        return "?"
+
+
 class FileLock:
-    """An exclusive, non-blocking lock file: one writer per index, others fail fast."""
+    """An exclusive, non-blocking lock file: one writer per index, others fail fast.
+
+    Re-entrant: the same instance may be entered again (from any thread) while held."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-        self._depth = 0
+        self.path = Path(path)
+        self._lock = UnixFileLock(
+            self.path,
+            mode=0o644,
+            thread_local=False,  # one holder per instance, as before: threads share it
+            blocking=False,  # fail fast, never wait
+            fallback_to_soft=False,
+            preserve_lock_file=True,  # the file stays: waiters lock the same inode, it has the pid
+            on_acquired=_write_pid,
+        )
 
     def __enter__(self):
-        if self._depth == 0:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                os.close(fd)
-                raise IndexLocked(
-                    f"another process (pid {holder}) is writing to {self.path.parent}/; "
-                    "wait for it to finish and try again"
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
-            self._fd = fd
-        self._depth += 1
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise IndexLocked(
+                f"another process (pid {_holder(self.path)}) is writing to {self.path.parent}/; "
+                "wait for it to finish and try again"
+            ) from None
         return self
 
     def __exit__(self, *exc) -> None:
-        self._depth -= 1
-        if self._depth == 0 and self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        self._lock.release()

@@ -64,7 +64,6 @@ INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
 """
 
 
-
 @dataclass(frozen=True)
 class StoredDoc:
     id: int

@@ -4,61 +4,21 @@ Chunks are built from whole sentences, sized in the embedder's own tokens, and n
 longer than the embedder can read (sentence-transformers silently truncates longer
 input). A chunk never crosses a section boundary (a PDF page, a heading), so its page
 and heading path are exact. Invariant: `document.text[c.start:c.end] == c.text`.
+
+Hand-written on purpose: text splitters (langchain-text-splitters, semantic-text-splitter) do not
+promise exact offsets, the embedder's own token bound and section limits together.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
+from qa.ingest.sentences import split_sentences
 from qa.records import Chunk, Document, Section
 
+__all__ = ["chunk_document", "split_sentences"]
+
 TokenSpans = Callable[[Sequence[str]], list[list[tuple[int, int]]]]
-
-# A sentence ends at . ! ? or … (plus closing quotes/brackets) before whitespace,
-# or at a paragraph break (a blank line).
-_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)|\n[ \t]*\n")
-_ABBREVIATIONS = frozenset(
-    """mr mrs ms dr prof sr jr st vs etc inc ltd co corp fig no nos vol eq al approx dept
-    est jan feb mar apr jun jul aug sep sept oct nov dec e.g i.e u.s u.k a.m p.m""".split()
-)
-_WORD_BEFORE = re.compile(r"([\w.]+)[.]$")
-
-
-def _is_abbreviation(text: str, end: int) -> bool:
-    m = _WORD_BEFORE.search(text, max(0, end - 12), end)
-    if not m:
-        return False
-    word = m.group(1).lower()
-    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
-
-
-def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """(start, end) offsets of the sentences in `text[start:end]`, whitespace trimmed."""
-    end = len(text) if end is None else end
-    spans: list[tuple[int, int]] = []
-    pos = start
-    for m in _END.finditer(text, start, end):
-        stop = m.end()
-        if m.group(0)[0] == ".":
-            if _is_abbreviation(text, m.start() + 1):
-                continue
-            nxt = re.compile(r"\s*(\S)").match(text, stop, end)
-            if nxt and nxt.group(1).islower():
-                continue
-        _append_trimmed(text, pos, stop, spans)
-        pos = stop
-    _append_trimmed(text, pos, end, spans)
-    return spans
-
-
-def _append_trimmed(text: str, a: int, b: int, out: list[tuple[int, int]]) -> None:
-    while a < b and text[a].isspace():
-        a += 1
-    while b > a and text[b - 1].isspace():
-        b -= 1
-    if a < b:
-        out.append((a, b))
 
 
 def _regions(doc: Document) -> list[Section]:

@@ -12,12 +12,12 @@ MODES = {"Model": "llm", "Extractive": "extractive"}
 CHAT_CONCURRENCY = 2  # answers in flight at once (generation itself is one at a time)
 
 
-def build(chat):
-    """The Gradio Blocks of `chat` (a `ChatApp`), not launched."""
+def build(ui):
+    """The Gradio Blocks of `ui` (a `ChatApp`), not launched."""
     import gradio as gr
 
-    models = list(chat.models())
-    default_model = chat.default_model_name()
+    models = list(ui.models())
+    default_model = ui.default_model_name()
     if default_model not in models and models:
         default_model = models[0]
 
@@ -25,32 +25,32 @@ def build(chat):
         return getattr(request, "session_hash", None) or ""
 
     def on_ask(question, turns, k, mode, model_name, temperature, request: gr.Request):
-        yield from chat.respond(
+        yield from ui.respond(
             question, turns, k, mode, model_name, temperature, session_of(request)
         )
 
     def on_stop(request: gr.Request):
-        chat.stop(session_of(request))
+        ui.stop(session_of(request))
 
     def on_clear(request: gr.Request):
-        return chat.clear(session_of(request))
+        return ui.clear(session_of(request))
 
     for fn in (on_ask, on_stop, on_clear):  # real classes: this module's annotations are str
         fn.__annotations__["request"] = gr.Request
 
     def doc_outputs():
-        choices = chat.document_sources()
-        return chat.documents_view(), gr.Dropdown(choices=choices, value=None)
+        choices = ui.document_sources()
+        return ui.documents_view(), gr.Dropdown(choices=choices, value=None)
 
     def on_upload(files, progress=gr.Progress()):  # noqa: B008
-        report = chat.upload(files, progress)
+        report = ui.upload(files, progress)
         return (report, *doc_outputs(), None)
 
     def on_delete(source):
-        return (chat.delete(source), *doc_outputs())
+        return (ui.delete(source), *doc_outputs())
 
     def on_rebuild(progress=gr.Progress()):  # noqa: B008
-        return (chat.rebuild(progress), *doc_outputs())
+        return (ui.rebuild(progress), *doc_outputs())
 
     with gr.Blocks(title="qa: ask your documents", analytics_enabled=False) as app:
         turns = gr.State([])
@@ -90,10 +90,10 @@ def build(chat):
                         padding=True,
                     )
             with gr.Accordion("Settings", open=False, elem_id="qa-settings"), gr.Row():
-                k = gr.Slider(1, MAX_K, value=chat.settings.k, step=1, label="Passages (top-k)")
+                k = gr.Slider(1, MAX_K, value=ui.settings.k, step=1, label="Passages (top-k)")
                 mode = gr.Radio(
                     list(MODES),
-                    value=chat.default_mode,
+                    value=ui.default_mode,
                     label="Answer mode",
                     info="Model: the local language model writes the answer. "
                     "Extractive: quote the best sentence, no model.",
@@ -108,14 +108,14 @@ def build(chat):
                 temperature = gr.Slider(
                     0.0,
                     MAX_TEMPERATURE,
-                    value=chat.settings.temperature,
+                    value=ui.settings.temperature,
                     step=0.05,
                     label="Temperature",
                 )
         with gr.Tab("Documents", id="documents"):
             upload = gr.File(
                 label="Add documents: txt, md, html, pdf, docx "
-                f"(up to {chat.max_upload_bytes / 1e6:.0f} MB each)",
+                f"(up to {ui.max_upload_bytes / 1e6:.0f} MB each)",
                 file_count="multiple",
                 type="filepath",
                 elem_id="qa-upload",
@@ -124,7 +124,7 @@ def build(chat):
             docs = gr.HTML("", elem_id="qa-docs")
             with gr.Row():
                 doc_choice = gr.Dropdown(
-                    chat.document_sources(),
+                    ui.document_sources(),
                     value=None,
                     label="Document",
                     elem_id="qa-doc-choice",
@@ -173,5 +173,5 @@ def build(chat):
         )
         app.load(doc_outputs, None, [docs, doc_choice], queue=False, api_name=False)
     app.queue(default_concurrency_limit=1)
-    app.qa = chat  # the handlers' owner, for tests and `serve`
+    app.qa = ui  # the handlers' owner, for tests and `serve`
     return app

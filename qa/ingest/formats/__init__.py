@@ -1,0 +1,1 @@
+"""One module per document format; each has `load(path, source, data) -> LoadedDocument`."""
