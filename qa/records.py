@@ -102,8 +102,16 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class FileWarning:
+    """Part of an indexed file that could not be read (e.g. a PDF page that failed)."""
+
+    source: str
+    message: str
+
+
+@dataclass(frozen=True)
 class IndexReport:
-    """The outcome of one indexing run."""
+    """The outcome of one indexing run. `warnings`: files indexed with parts missing."""
 
     added: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
@@ -112,6 +120,7 @@ class IndexReport:
     skipped: tuple[Skipped, ...] = ()
     chunks_embedded: int = 0
     seconds: float = 0.0
+    warnings: tuple[FileWarning, ...] = ()
 
     def summary(self) -> str:
         return (
@@ -157,8 +166,36 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The direct answer that leads an `Answer`: a short span of a cited sentence ("The
+    Financial Times"), or "Yes" / "No" when the cited sentence settles a yes/no question.
+    A span's `start`/`end` are exact offsets in `source`'s text; for yes/no they are the
+    cited sentence's."""
+
+    text: str
+    kind: str  # "span", "yes" or "no"
+    source: str
+    start: int
+    end: int
+    citation: int  # the number of the citation it rests on
+    score: float = 0.0  # the reader's probability for it
+
+    def to_dict(self) -> dict:
+        return {
+            "text": self.text,
+            "kind": self.kind,
+            "source": self.source,
+            "start": self.start,
+            "end": self.end,
+            "citation": self.citation,
+            "score": round(self.score, 4),
+        }
+
+
+@dataclass(frozen=True)
 class Answer:
-    """The result of `qa.ask`: the answer text, verified citations, and how it was made."""
+    """The result of `qa.ask`: the answer text, verified citations, and how it was made.
+    `short` is the direct answer the text leads with (None when there is none, or refused)."""
 
     question: str
     text: str
@@ -169,10 +206,12 @@ class Answer:
     claims: tuple[Claim, ...] = ()
     passages: tuple[Hit, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    short: ShortAnswer | None = None
 
     def to_dict(self) -> dict:
         return {
             "answer": self.text,
+            "short": self.short.to_dict() if self.short is not None else None,
             "refused": self.refused,
             "citations": [c.to_dict() for c in self.citations],
             "query": self.query,

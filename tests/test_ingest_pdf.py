@@ -125,3 +125,26 @@ def test_a_pdf_without_a_text_layer_says_scanned(tmp_path):
 
 def test_a_whole_pdf_has_no_warnings():
     assert load(FIXTURES / "sample.pdf").warnings == ()
+
+
+def test_a_failed_page_is_in_the_index_report_and_the_cli_summary(monkeypatch, tmp_path, capsys):
+    import shutil
+
+    from fakes import FakeEmbedder
+
+    from qa import cli
+
+    extract = PageObject.extract_text
+
+    def flaky(self, *args, **kwargs):
+        if self.page_number == 1:
+            raise ValueError("bad glyph table")
+        return extract(self, *args, **kwargs)
+
+    monkeypatch.setattr(PageObject, "extract_text", flaky)
+    monkeypatch.setattr("qa.index.core.get_embedder", lambda name=None: FakeEmbedder())
+    (tmp_path / "docs").mkdir()
+    shutil.copy(FIXTURES / "sample.pdf", tmp_path / "docs" / "sample.pdf")
+    assert cli.main(["index", str(tmp_path / "docs"), "--index", str(tmp_path / "ix")]) == 0
+    out = capsys.readouterr().out
+    assert "warning docs/sample.pdf: 1 of 2 pages failed to extract: page 2" in out

@@ -200,6 +200,8 @@ def _index(args) -> int:
         print(f"Indexed {where} into {settings.index_dir}/: {report.summary()}")
         for s in report.skipped:
             print(f"  {'failed' if s.failed else 'skipped'} {_one_line(s.source)}: {s.reason}")
+        for w in report.warnings:
+            print(f"  warning {_one_line(w.source)}: {w.message}")
         print(f"{len(engine.documents())} documents, {engine.chunk_count()} chunks in the index.")
     return PARTIAL if any(s.failed for s in report.skipped) else 0
 
@@ -226,6 +228,7 @@ def _report_dict(report) -> dict:
         "skipped": [
             {"source": s.source, "reason": s.reason, "failed": s.failed} for s in report.skipped
         ],
+        "warnings": [{"source": w.source, "message": w.message} for w in report.warnings],
         "chunks_embedded": report.chunks_embedded,
         "seconds": round(report.seconds, 3),
     }

@@ -25,7 +25,7 @@ import numpy as np
 from qa.errors import BadInput
 from qa.ingest.chunking import chunk_document
 from qa.ingest.loaders import SUFFIXES, Unsupported, iter_files, load
-from qa.records import Chunk, Document, IndexReport, Skipped
+from qa.records import Chunk, Document, FileWarning, IndexReport, Skipped
 
 # Chunks embedded (and committed) together: big enough for efficient batches, small
 # enough that a killed run loses little and readers see progress.
@@ -52,6 +52,7 @@ class _Pending:
     doc: Document
     chunks: list[Chunk]
     existed: bool
+    warnings: tuple[str, ...] = ()
 
 
 class Writer:
@@ -113,6 +114,7 @@ class Writer:
                 for f, reason in folder_errors
             ]
             seen: set[str] = set()
+            notes: list[FileWarning] = []
             pending: list[_Pending] = []
             n_pending = 0
             embedded = 0
@@ -128,6 +130,7 @@ class Writer:
                 else:
                     pending.append(outcome)
                     n_pending += len(outcome.chunks)
+                    notes += [FileWarning(source, w) for w in outcome.warnings]
                 if n_pending >= EMBED_GROUP:
                     embedded += self._commit(pending, progress)
                     for p in pending:
@@ -153,6 +156,7 @@ class Writer:
                 skipped=tuple(skipped),
                 chunks_embedded=embedded,
                 seconds=time.perf_counter() - t0,
+                warnings=tuple(notes),
             )
 
     def _vectors_saved(self) -> bool:
@@ -208,7 +212,15 @@ class Writer:
         if isinstance(chunks, str):
             return Skipped(source, chunks, failed=True)
         return _Pending(
-            path, source, sha, info.st_mtime, info.st_size, doc, chunks, old is not None
+            path,
+            source,
+            sha,
+            info.st_mtime,
+            info.st_size,
+            doc,
+            chunks,
+            old is not None,
+            tuple(getattr(doc, "warnings", ())),
         )
 
     def _touch(self, source: str, info: os.stat_result) -> None:

@@ -205,6 +205,7 @@ class ChatApp:
             chunks = {d.source: d.chunks for d in engine.documents()}
         except QAError as exc:
             return report_html(results, f"Indexing failed: {exc}")
+        notes = {w.source: w.message for w in report.warnings}
         for status, sources in (
             ("indexed", report.added),
             ("updated", report.updated),
@@ -212,6 +213,8 @@ class ChatApp:
         ):
             for source in sources:
                 detail = "already indexed" if status == "unchanged" else _chunks(chunks, source)
+                if source in notes:
+                    detail = f"{detail}; {notes[source]}"
                 results.append(FileResult(names.get(source, source), status, detail))
         for skip in report.skipped:
             results.append(
