@@ -67,6 +67,8 @@ _ENV = {
     "max_chunks_per_file": ("QA_MAX_CHUNKS_PER_FILE", int),
     "max_upload_mb": ("QA_MAX_UPLOAD_MB", float),
     "auth": ("QA_AUTH", str),
+    "api_key": ("QA_API_KEY", str),
+    "reader": ("QA_READER", str),
 }
 
 
@@ -100,6 +102,12 @@ class Settings:
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB
     # "user:password" for the browser chat's login (needed off loopback); None: no login
     auth: str | None = None
+    # the Bearer key every /v1 API call must carry (needed off loopback); None: no key.
+    # Not in the repr, so a logged Settings does not show it.
+    api_key: str | None = field(default=None, repr=False)
+    # The trained reader that chooses evidence, refuses and gives short answers: "default"
+    # (models/reader/), a folder, or "off" (similarity heuristics instead; for comparison).
+    reader: str = "default"
 
     def __post_init__(self) -> None:
         def bad(var: str, message: str) -> BadInput:
@@ -150,10 +158,25 @@ class Settings:
                 "QA_MAX_UPLOAD_MB",
                 f"the upload size limit must be positive, got {self.max_upload_mb} MB",
             )
+        if not str(self.reader).strip():
+            raise bad("QA_READER", "the reader must be 'default', 'off' or a folder")
         if self.auth is not None:
             user, sep, password = self.auth.partition(":")
             if not sep or not user.strip() or not password:
                 raise bad("QA_AUTH", "the login must be USER:PASSWORD with both parts non-empty")
+        if self.api_key is not None:
+            key = self.api_key
+            # a key travels in an HTTP header: printable ASCII, no spaces, nothing to trim
+            if (
+                not key
+                or not key.isascii()
+                or not key.isprintable()
+                or any(c.isspace() for c in key)
+            ):
+                raise bad(
+                    "QA_API_KEY",
+                    "the API key must be non-empty printable ASCII without spaces",
+                )
 
     def login(self) -> tuple[str, str] | None:
         """The chat login as (user, password), or None."""

@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run_tool(_bench, argv[1:], "--debug" in argv)
     if argv[:1] == ["eval"]:
         return _run_tool(_eval, argv[1:], "--debug" in argv)
+    if argv[:1] == ["train"]:
+        return _run_tool(_train, argv[1:], "--debug" in argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -138,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_answer.add_commands(command, index_option)
 
-    p = command("serve", "start the browser chat (http://127.0.0.1:7860)", _serve)
+    p = command("serve", "start the browser chat and the /v1 API (http://127.0.0.1:7860)", _serve)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860)
     index_option(p)
@@ -146,11 +148,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--auth", metavar="USER:PASSWORD", help="require a login (needed off 127.0.0.1; or QA_AUTH)"
     )
-    p.add_argument("--insecure", action="store_true", help="allow another address without a login")
+    p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="require `Authorization: Bearer KEY` on the /v1 API (needed off 127.0.0.1; "
+        "or QA_API_KEY)",
+    )
+    p.add_argument(
+        "--insecure", action="store_true", help="allow another address without a login or key"
+    )
     p.add_argument("--open", action="store_true", help="open a browser tab")
+
+    p = command("mcp", "serve the index to MCP clients over stdio (tools: search, ask)", _mcp)
+    index_option(p)
 
     sub.add_parser("bench", help="speed: qa bench index|search|ask|all", add_help=False)
     sub.add_parser("eval", help="evaluation on datasets: qa eval --help", add_help=False)
+    sub.add_parser(
+        "train", help="reproduce the trained reader: qa train reader|eval", add_help=False
+    )
     return parser
 
 
@@ -352,7 +368,15 @@ def _serve(args) -> int:
         auth=args.auth,
         insecure=args.insecure,
         open_browser=args.open,
+        api_key=args.api_key,
     )
+    return 0
+
+
+def _mcp(args) -> int:
+    from qa.api import mcp
+
+    mcp.run(settings_from(args))
     return 0
 
 
@@ -360,6 +384,12 @@ def _bench(argv: list[str]) -> int:
     from qa.bench import cli
 
     return cli.main(argv)
+
+
+def _train(argv: list[str]) -> int:
+    from qa.train.__main__ import main as train
+
+    return train(argv)
 
 
 def _eval(argv: list[str]) -> int:

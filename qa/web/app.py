@@ -63,6 +63,7 @@ def serve(
     auth: str | None = None,
     insecure: bool = False,
     open_browser: bool = False,
+    api_key: str | None = None,
     *,
     settings: Settings | None = None,
     block: bool = True,
@@ -71,16 +72,29 @@ def serve(
     **options,
 ):
     """Run the app until interrupted (or, with `block=False`, return the launched Blocks).
+    The OpenAI-compatible API (`qa.api.openai`) is served under `/v1` on the same host and
+    port, over the same engine; it needs `Authorization: Bearer KEY` when `api_key` (or
+    `QA_API_KEY`) is set. The chat's login does not open the API, nor the key the chat.
 
-    Raises `BadInput` for a non-loopback `host` without `auth` (or `QA_AUTH`) unless
-    `insecure`, and for a port that is in use."""
+    Raises `BadInput` for a non-loopback `host` without `auth` (or `QA_AUTH`) or without
+    `api_key` (or `QA_API_KEY`) unless `insecure`, and for a port that is in use."""
+    from starlette.routing import Mount
+
+    from qa.api.auth import check_api_exposure
+    from qa.api.openai import create_app
+
     settings = (settings or Settings.load()).with_(index_dir=index_dir, model=model)
     credentials = check_exposure(host, auth, insecure, settings)
+    key = check_api_exposure(host, api_key, insecure, settings)
     if model is not None and not Path(model).is_file():
         from qa.errors import ModelNotFound
 
         raise ModelNotFound(f"model file {model} not found: pass --model PATH to a GGUF file")
     app = build_app(settings, **options)
+    ui: ChatApp = app.qa
+    api = create_app(
+        ui.engine, api_key=key, upload_dir=ui.upload_dir, max_upload_bytes=ui.max_upload_bytes
+    )
     if warm:
         threading.Thread(target=_warm_up, args=(app.qa,), daemon=True).start()
     try:
@@ -94,13 +108,20 @@ def serve(
             show_error=False,
             quiet=True,  # our own one line below, not Gradio's hint about share links
             max_file_size=app.qa.max_upload_bytes,
+            # the API's routes come first, so no route of Gradio's shadows /v1; they have
+            # their own errors and key, and Gradio's login does not apply to them
+            app_kwargs={"routes": [Mount("/v1", app=api)]},
             **launch_options(),
         )
     except OSError as exc:
         raise BadInput(f"cannot serve on {host}:{port} ({exc}): pass another --port") from None
     if not quiet:
         shown = f"[{host}]" if ":" in host else host
-        print(f"qa: the chat is at http://{shown}:{port}/ (Ctrl-C stops it)", flush=True)
+        print(
+            f"qa: the chat is at http://{shown}:{port}/ and the API at http://{shown}:{port}/v1"
+            " (Ctrl-C stops them)",
+            flush=True,
+        )
     if not block:
         return app
     try:
