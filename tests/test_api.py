@@ -670,3 +670,26 @@ def test_a_dropped_real_stream_releases_the_model(served):
     t.start()
     t.join(JOIN_TIMEOUT * 5)
     assert done and done[0].choices[0].message.citations
+
+
+def test_a_follow_up_of_a_follow_up_keeps_the_context_of_the_first_question():
+    """Each earlier turn is rewritten against the turns before it, so the third question
+    still knows what the first one was about."""
+    from types import SimpleNamespace
+
+    from qa.answer.followup import rewrite
+    from qa.api.openai import _history
+
+    def msg(role, text):
+        return SimpleNamespace(role=role, text=lambda: text)
+
+    turns = _history(
+        [
+            msg("user", "Did Ford deny the Xiaomi report?"),
+            msg("assistant", "Yes [1]."),
+            msg("user", "And did Xiaomi deny it too?"),
+            msg("assistant", "Yes [1]."),
+        ]
+    )
+    assert "report" in turns[1].standalone.lower()
+    assert "report" in rewrite("When did they deny it?", turns).lower()

@@ -352,22 +352,28 @@ def _cap_rule(cap: int) -> str:
 
 
 def _history(messages) -> list:
-    """Earlier turns as `qa.Turn(question, answer)`: each user message with the assistant
-    message that follows it (if any)."""
+    """Earlier turns as `qa.Turn(question, answer, query)`: each user message with the
+    assistant message that follows it (if any), and the standalone query it was asked as,
+    rewritten from the turns before it, so a follow-up of a follow-up keeps its context (as
+    the chat's answers carry their `query`)."""
     from qa import Turn
+    from qa.answer.followup import rewrite
 
-    turns: list = []
+    pairs: list[tuple[str, str]] = []
     pending: str | None = None
     for m in messages:
         if m.role == "user":
             if pending is not None:
-                turns.append(Turn(pending, ""))
+                pairs.append((pending, ""))
             pending = m.text()
         elif pending is not None:
-            turns.append(Turn(pending, m.text()))
+            pairs.append((pending, m.text()))
             pending = None
     if pending is not None:
-        turns.append(Turn(pending, ""))
+        pairs.append((pending, ""))
+    turns: list = []
+    for question, answer in pairs:
+        turns.append(Turn(question, answer, rewrite(question, turns)))
     return turns
 
 
