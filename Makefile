@@ -14,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup model model-gemma index run chat test test-fast lint format bench eval clean
+.PHONY: setup model model-gemma reader index run chat test test-fast lint format bench eval clean
 
 ## setup: create .venv/ and install qa with its dependencies and the default model
 setup: $(STAMP) $(MODEL)
@@ -41,6 +41,11 @@ $(MODEL): | $(STAMP)
 ## model-gemma: also put Gemma 3 270M (Q4_K_M, 253 MB) in models/, for `qa eval --model` comparisons
 model-gemma: | $(STAMP)
 	$(BIN)/python -m qa.models --name gemma3-270m --dest models
+
+## reader: reproduce the shipped reader weights in models/reader/ from ../shared/eval-data
+## (fixed seed and split; about 45 minutes on 2 cores; `make setup` never runs this)
+reader: | $(STAMP)
+	$(BIN)/qa train reader --out models/reader
 
 ## index: index corpus/ into index/ (incremental)
 index: setup

@@ -20,35 +20,19 @@ temperature, model) and the answer-mode rule exist here once.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from qa.config import K_MAX, MAX_TEMPERATURE, PROJECT_ROOT, Settings
+from qa.config import PROJECT_ROOT, Settings
 from qa.errors import BadInput
 from qa.records import Answer, DocumentInfo, Hit, IndexReport
+from qa.request import MODES, Request, check_k, check_temperature, resolve_mode
 
-MODES = ("llm", "extractive")
+__all__ = ["MODES", "Engine", "Request", "ask", "ask_stream", "resolve_mode"]
 
-
-@dataclass(frozen=True)
-class Request:
-    """One answer request, checked: the settings it runs with, its mode, and the model file
-    (llm mode only)."""
-
-    settings: Settings
-    mode: str
-    model: Path | None
-
-
-def resolve_mode(mode: str | None, model, settings: Settings) -> str:
-    """The answer mode: as given; else "llm" when a model is passed; else `settings.mode`."""
-    if mode is None:
-        mode = "llm" if model is not None else settings.mode
-    if mode not in MODES:
-        raise BadInput(f"unknown answer mode {mode!r}: use llm or extractive")
-    return mode
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -63,6 +47,7 @@ class Engine:
         *,
         index=None,
         generator=None,
+        reader=None,
         pool=None,
         create: bool = False,
     ) -> None:
@@ -83,6 +68,7 @@ class Engine:
             else Path(index or self.settings.index_dir)
         )
         self._generator = generator
+        self._reader = reader
         self.pool = pool or ModelPool.default()
         self._create = create
         self._lock = threading.Lock()
@@ -256,10 +242,7 @@ class Engine:
         as a path or as the name of a file `models()` offers."""
         mode = resolve_mode(mode, model, self.settings)
         k = self._check_k(k)
-        if temperature is not None and not 0.0 <= float(temperature) <= MAX_TEMPERATURE:
-            raise BadInput(
-                f"temperature must be between 0 and {MAX_TEMPERATURE}, got {temperature}"
-            )
+        check_temperature(temperature)
         changes: dict = {"k": k, "temperature": temperature, "max_answer_tokens": max_tokens}
         path = None
         if mode == "llm" and self._generator is None:
@@ -269,13 +252,7 @@ class Engine:
         return Request(settings, mode, path)
 
     def _check_k(self, k) -> int:
-        if k is None:
-            return self.settings.k
-        if isinstance(k, bool) or not isinstance(k, (int, float)) or int(k) != k:
-            raise BadInput(f"k must be a whole number, got {k!r}")
-        if not 1 <= int(k) <= K_MAX:
-            raise BadInput(f"k must be between 1 and {K_MAX}, got {int(k)}")
-        return int(k)
+        return self.settings.k if k is None else check_k(k)
 
     def _model_path(self, model) -> Path:
         if model is None:
@@ -288,6 +265,22 @@ class Engine:
             names = ", ".join(offered) or "none"
             raise BadInput(f"unknown model {model!r}: use a GGUF file path or one of: {names}")
         return offered[str(model)]
+
+    def reader(self):
+        """The trained reader (None with `QA_READER=off`: the similarity heuristics)."""
+        if self._reader is not None:
+            return self._reader
+        name = str(self.settings.reader)
+        if name == "off":
+            return None
+        if name == "default":
+            from qa.models.reader import default_reader_path
+
+            if not (default_reader_path() / "manifest.json").is_file():
+                _warn_once("no trained reader in models/reader/: answers use the heuristics")
+                return None
+            return self.pool.reader(None)
+        return self.pool.reader(name)
 
     def generator(self, model: str | Path | None = None):
         """The generator for `model` (default: the configured GGUF), loaded once per pool."""
@@ -313,7 +306,13 @@ class Engine:
         from qa.answer.pipeline import DEFAULT_OPTIONS, answer_stream
 
         if model is not None and not isinstance(model, (str, Path)):
-            engine = Engine(self.settings, index=self.index, generator=model, pool=self.pool)
+            engine = Engine(
+                self.settings,
+                index=self.index,
+                generator=model,
+                reader=self._reader,
+                pool=self.pool,
+            )
             return engine.ask_stream(
                 question,
                 history,
@@ -335,6 +334,7 @@ class Engine:
             req.mode,
             history,
             options or DEFAULT_OPTIONS,
+            self.reader(),
         )
 
     def ask(self, question: str, history: Sequence | None = None, **kwargs) -> Answer:
@@ -357,10 +357,22 @@ class Engine:
             self.index.search("warm up", 1)
         else:
             self.index.embedder.embed(["warm up"])
+        reader = self.reader()
+        if reader is not None:
+            reader.read("warm up?", [("Warm up.", [(0, 8)])])
         if resolve_mode(mode, None, self.settings) == "llm":
             gen = self.generator()
             for _ in gen.stream("Hello", max_tokens=1):
                 pass
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning("%s", message)
 
 
 def ask_stream(

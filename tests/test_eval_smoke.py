@@ -56,6 +56,13 @@ def test_smoke_eval_on_squad(tmp_path, capsys):
     )
     run = run_eval(request)
     assert run.info.passages == 200 and run.info.questions == 50
+    # answers are scored on the test part of the reader's split only, and the run says so
+    from qa.train.split import is_test
+
+    assert run.info.part == "test" and any("test part" in n for n in run.info.notes)
+    names = {r.qid for r in run.answer_results}
+    full = load_dataset("squad")
+    assert all(is_test("squad", q) for q in full.questions if q.qid in names)
     rows = {s.retriever: s for s in run.retrieval}
     assert set(rows) == {"dense", "bm25", "hybrid"}
     for s in rows.values():
@@ -78,7 +85,7 @@ def test_smoke_eval_on_squad(tmp_path, capsys):
     # a second run reuses the cached index, and retrieval-only is the same ranking
     capsys.readouterr()
     argv = ["squad", "--limit", "50", "--seed", "0", "--max-passages", "200", "--mode", "none"]
-    argv += ["--retriever", "bm25", "--cache", str(tmp_path), "--json"]
+    argv += ["--retriever", "bm25", "--cache", str(tmp_path), "--json", "--part", "test"]
     assert main(argv + ["--out", str(tmp_path / "out")]) == 0
     again = capsys.readouterr()
     assert "indexing" not in again.err

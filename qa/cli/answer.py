@@ -259,6 +259,26 @@ def _doctor(args) -> int:
         except Exception as exc:
             r.fail(str(model), f"{exc}")
 
+    print("reader")
+    if settings.reader == "off":
+        r.warn("reader", "off (QA_READER=off): answers use the similarity heuristics")
+    else:
+        try:
+            from qa.models.reader import Reader
+
+            reader = Reader(None if settings.reader == "default" else settings.reader)
+            (reading,) = reader.read(
+                "Who is the CEO of Ford?", [("Ford's CEO is Jim Farley.", [(0, 25)])]
+            )
+            m = reader.manifest
+            r.ok(
+                str(reader.folder),
+                f"format {m.get('format_version')}, weights match the manifest, "
+                f"reads a passage (p={reading.sentences[0].prob:.2f})",
+            )
+        except Exception as exc:
+            r.fail("reader", f"{exc}")
+
     print("index")
     try:
         from qa.engine import Engine

@@ -44,6 +44,8 @@ VARIANTS: dict[str, dict] = {
     "passages": {"style": "passages", "max_sources": None},
     "grammar": {"grammar": True},
     "no-fallback": {"fallback": False},
+    "short-ungated": {"short_min": 0.0},  # every short answer shown: to calibrate the gate
+    "reader-evidence": {"reader_evidence": True},  # the reader chooses and refuses
 }
 
 
@@ -67,6 +69,9 @@ class AnswerResult:
     contains: bool | None
     citations: tuple[CitationJudgement, ...]
     timings: dict[str, float] = field(default_factory=dict)
+    short: str | None = None  # the direct answer, if the answer led with one
+    short_score: float | None = None  # the reader's score for it
+    f1_text: float | None = None  # token F1 of the whole answer text
 
     def to_dict(self) -> dict:
         return {
@@ -83,6 +88,9 @@ class AnswerResult:
                 for c in self.citations
             ],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "short": self.short,
+            "short_score": None if self.short_score is None else round(self.short_score, 4),
+            "f1_text": None if self.f1_text is None else round(self.f1_text, 4),
         }
 
 
@@ -192,14 +200,19 @@ def judge_citation(
 def judge_answer(
     answer: Answer, question: Question, match: str, pid_of: dict[str, str]
 ) -> AnswerResult:
-    text = strip_markers(answer.text)
-    em = f1 = contains = None
+    # EM and F1 score the direct answer when there is one (the reader's short answer), else
+    # the whole answer text; "contains" asks whether the text holds a gold answer anywhere
+    full = strip_markers(answer.text)
+    short = getattr(answer, "short", None)
+    text = short.text if short is not None else full
+    em = f1 = contains = f1_text = None
     if question.answerable:
         golds = list(question.answers)
         f1 = 0.0 if answer.refused else token_f1(text, golds)
+        f1_text = 0.0 if answer.refused else token_f1(full, golds)
         if match == "contains":
             em = 0.0 if answer.refused else exact_match(text, golds)
-            contains = not answer.refused and contains_answer(text, golds)
+            contains = not answer.refused and contains_answer(full, golds)
     citations = tuple(judge_citation(c, question, match, pid_of) for c in answer.citations)
     return AnswerResult(
         question.qid,
@@ -212,6 +225,9 @@ def judge_answer(
         contains,
         citations,
         dict(answer.timings),
+        short.text if short is not None else None,
+        short.score if short is not None else None,
+        f1_text,
     )
 
 

@@ -109,6 +109,13 @@ def build_parser(prog: str = "qa eval") -> argparse.ArgumentParser:
     p.add_argument(
         "--data", metavar="DIR", help="the eval-data folder (default ../shared/eval-data)"
     )
+    p.add_argument(
+        "--part",
+        choices=("test", "calib", "all"),
+        help="which questions: the test part of the reader's split (the default when answers "
+        "are scored), the calibration slice of its train part (for choosing settings), or "
+        "all (the default for --mode none and scifact)",
+    )
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     return p
 
@@ -129,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fusion=args.fusion,
             cache=args.cache,
             data=args.data,
+            part=args.part,
         )
         request.check()
         run = run_eval(request)

@@ -23,6 +23,8 @@ def headline(run: EvalRun) -> str:
     sample = f"{i.questions} of {i.of_questions} questions (seed {i.seed})"
     if i.questions == i.of_questions:
         sample = f"{i.questions} questions"
+    if i.part in ("test", "calib"):
+        sample += f" of the {'test part' if i.part == 'test' else 'calibration slice'}"
     if i.answerable != i.questions:
         sample += f", {i.answerable} answerable"
     return f"{i.dataset}: {sample}, {i.passages} passages, {i.chunks} chunks; mode {i.mode}"

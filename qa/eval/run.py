@@ -41,6 +41,14 @@ class EvalRequest:
     fusion: str | None = None
     cache: str | None = None
     data: str | None = None
+    # "test": only the test part of the reader's train/test split (`qa.train.split`), the
+    # default whenever answers are scored; "all": every question (retrieval only, by default)
+    part: str | None = None
+
+    def resolved_part(self) -> str:
+        if self.part is not None:
+            return self.part
+        return "all" if self.mode == "none" or self.dataset == "scifact" else "test"
 
     def check(self) -> None:
         """Raise BadInput for a request that cannot run (before any work is done)."""
@@ -52,6 +60,8 @@ class EvalRequest:
             raise BadInput("--max-passages must be at least 1")
         if self.mode not in MODES:
             raise BadInput(f"unknown mode {self.mode!r}: use {', '.join(MODES)}")
+        if self.part not in (None, "test", "calib", "all"):
+            raise BadInput(f"unknown part {self.part!r}: use test, calib or all")
         if self.variant not in VARIANTS:
             raise BadInput(f"unknown variant {self.variant!r}: use {', '.join(VARIANTS)}")
         unknown = [n for n in self.retrievers if n not in RETRIEVERS]
@@ -87,6 +97,7 @@ class RunInfo:
     variant: str
     index: str
     notes: tuple[str, ...] = ()
+    part: str = "all"
 
     def to_dict(self) -> dict:
         return {**asdict(self), "notes": list(self.notes)}
@@ -117,6 +128,27 @@ def run_eval(request: EvalRequest, log: Log = _stderr) -> EvalRun:
         )
     limit = request.limit if request.limit is not None else DEFAULT_LIMITS[mode]
     full = load_dataset(request.dataset, request.data)
+    part = request.resolved_part()
+    if part in ("test", "calib"):
+        from dataclasses import replace as replace_
+
+        from qa.train.split import part as part_of
+
+        of = len(full.questions)
+        keep = tuple(q for q in full.questions if part_of(full.name, q, request.data) == part)
+        full = replace_(full, questions=keep)
+        if part == "test":
+            notes.append(
+                f"Scored on the test part of the reader's split ({len(keep)} of {of} "
+                "questions; qa.train.split, recorded in models/reader/manifest.json): the "
+                "reader never saw these questions or their articles. `--part all` scores "
+                "every question."
+            )
+        else:
+            notes.append(
+                f"Scored on the calibration slice of the train part ({len(keep)} of {of} "
+                "questions): for choosing settings without looking at the test part."
+            )
     dataset = full.sample(limit, request.seed, request.max_passages)
     model_name = Path(settings.model).name if mode == "llm" else None
     if mode != "none":
@@ -154,6 +186,7 @@ def run_eval(request: EvalRequest, log: Log = _stderr) -> EvalRun:
             variant=request.variant,
             index=str(ev.directory),
             notes=tuple(notes),
+            part=part,
         )
     finally:
         ev.index.close()

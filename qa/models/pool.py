@@ -1,5 +1,5 @@
-"""The loaded models of a process: one embedder per model name and one generator per (GGUF
-file, context size), loaded on first use and shared by every `Engine` (loading is the slow
+"""The loaded models of a process: one embedder per model name, one generator per (GGUF
+file, context size) and one reader per folder, loaded on first use and shared by every `Engine` (loading is the slow
 part, and a server with several indexes should not hold a model twice).
 
 The pool owns them: `close()` frees the generators (llama.cpp memory); the default pool is
@@ -26,6 +26,7 @@ class ModelPool:
         self._lock = threading.Lock()
         self._embedders: dict[str, object] = {}
         self._generators: dict[tuple[str, int], object] = {}
+        self._readers: dict[str, object] = {}
 
     @classmethod
     def default(cls) -> ModelPool:
@@ -55,6 +56,17 @@ class ModelPool:
                 gen = self._generators[key] = LlamaGenerator(key[0], n_ctx=n_ctx, threads=threads)
             return gen
 
+    def reader(self, folder: str | Path | None = None):
+        """The trained reader in `folder` (default models/reader/), loaded on first use."""
+        from qa.models.reader import Reader, default_reader_path
+
+        key = str(Path(folder).expanduser().resolve() if folder else default_reader_path())
+        with self._lock:
+            reader = self._readers.get(key)
+            if reader is None:
+                reader = self._readers[key] = Reader(key)
+            return reader
+
     def loaded_generators(self) -> list:
         with self._lock:
             return list(self._generators.values())
@@ -67,6 +79,7 @@ class ModelPool:
                     gen.close()
             self._generators.clear()
             self._embedders.clear()
+            self._readers.clear()
 
 
 @atexit.register

@@ -172,7 +172,16 @@ def turn_html(turn: ChatTurn) -> str:
     elif turn.status == FAILED:
         body = esc(turn.note or "Something went wrong.")
     else:
-        body = answer_html(turn.text, turn.id, cited)
+        short = turn.answer.short if turn.answer is not None else None
+        lead = short.text if short is not None else ""
+        if lead and turn.text.lower().startswith(lead.lower()):  # the direct answer, in bold
+            n = len(lead)
+            body = f"<b>{esc(turn.text[:n])}</b>" + answer_html(turn.text[n:], turn.id, cited)
+        elif lead:  # a model's answer that does not open with it: the direct answer above
+            body = f'<div class="qa-short"><b>{esc(lead)}</b></div>'
+            body += answer_html(turn.text, turn.id, cited)
+        else:
+            body = answer_html(turn.text, turn.id, cited)
     label = _STATUS_LABEL.get(turn.status, "")
     badge = f'<div class="qa-badge">{esc(label)}</div>' if label else ""
     meta = []
