@@ -279,6 +279,10 @@ def test_bench_ask_tiny(tmp_path):
     assert _positive(r.rss_mb) and r.peak_rss_mb >= r.rss_mb
     d = _json(r)
     assert d["split"]["total"] == r.split.total and d["passed"] in (True, False)
+    # extractive answers: the reader's time is part of the total, and reported
+    e = r.extractive
+    assert 0 < e["read"] < e["retrieve"] <= e["total"] and d["extractive"]["read"] == e["read"]
+    assert "of which the reader" in format_ask(r)
 
 
 @pytest.mark.slow

@@ -123,6 +123,7 @@ class Evidence:
     answerability: float
     short: Short | None = None
     thresholds: Thresholds | None = None
+    read_seconds: float = 0.0  # time in the reader
 
 
 @dataclass(frozen=True)
@@ -223,13 +224,17 @@ def retrieve(
     hits = index.search(query, k)
     if reader is not None and reader_evidence:
         thresholds = reader_thresholds(reader)
+        t0 = time.perf_counter()
         r = reading.read(query, hits, text_of, reader, thresholds.yes_no_min)
-        return Evidence(query, tuple(hits), r.ranked, r.answerability, r.short, thresholds)
+        seconds = time.perf_counter() - t0
+        return Evidence(query, tuple(hits), r.ranked, r.answerability, r.short, thresholds, seconds)
     ranked = rank_evidence(query, candidates(hits, text_of), index.embedder)
-    short = None
+    short, seconds = None, 0.0
     if reader is not None and ranked:
         yes_no_min = reader_thresholds(reader).yes_no_min
+        t0 = time.perf_counter()
         short = reading.short_in(query, ranked[0], hits, text_of, reader, yes_no_min)
+        seconds = time.perf_counter() - t0
         gate = SHORT_MIN if short_min is None else short_min
         if short is not None and short.kind == "span" and short.score < gate:
             short = None
@@ -240,6 +245,7 @@ def retrieve(
         answerability(query, ranked, hits),
         short,
         heuristic_thresholds(),
+        seconds,
     )
 
 
@@ -330,6 +336,7 @@ def answer_stream(
     query = rewrite(question, history)
     evidence = retrieve(idx, query, settings.k, reader, options.reader_evidence, options.short_min)
     timings["retrieve"] = time.perf_counter() - t0
+    timings["read"] = evidence.read_seconds  # the reader's part of "retrieve"
     calibrated = evidence.thresholds
 
     if mode == "extractive" or evidence.answerability < options.threshold("llm_min", calibrated):
