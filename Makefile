@@ -79,14 +79,17 @@ format:
 bench: setup
 	$(BIN)/qa bench all --sizes 10000,100000,1000000
 
-## eval: the quality figures of the README (retrieval on full SQuAD and SciFact; answers,
-## citations and refusals for extractive mode and the default model)
+## eval: the quality figures of the README: retrieval on full SQuAD dev and SciFact; answers,
+## citations and refusals on the test part of the reader's split, with the reader and without
+## (QA_READER=off: the heuristics alone), in extractive mode and with the default model
 eval: setup
 	$(BIN)/qa eval squad --mode none
 	$(BIN)/qa eval scifact
-	$(BIN)/qa eval squad --mode extractive --limit 50 --out eval-results/squad-extractive
+	$(BIN)/qa eval squad --mode extractive --limit 200 --out eval-results/squad-extractive
+	QA_READER=off $(BIN)/qa eval squad --mode extractive --limit 200 --out eval-results/squad-extractive-noreader
 	$(BIN)/qa eval squad --mode llm --limit 50 --out eval-results/squad-llm
 	$(BIN)/qa eval clapnq --mode extractive --limit 100 --out eval-results/clapnq-extractive
+	QA_READER=off $(BIN)/qa eval clapnq --mode extractive --limit 100 --out eval-results/clapnq-extractive-noreader
 	$(BIN)/qa eval clapnq --mode llm --limit 100 --out eval-results/clapnq-llm
 
 clean:

@@ -287,7 +287,8 @@ def test_stream_yields_text_pieces_then_the_answer(fake_index):
     assert all(isinstance(x, str) for x in items[:-1]) and len(items) > 3
     assert "".join(items[:-1]).startswith(CATS)
     timings = items[-1].timings
-    assert set(timings) == {"retrieve", "prompt", "first_token", "generate", "verify", "total"}
+    stages = {"retrieve", "read", "prompt", "first_token", "generate", "verify", "total"}
+    assert set(timings) == stages and timings["read"] <= timings["retrieve"]
     assert timings["total"] >= timings["retrieve"] + timings["generate"]
 
 
@@ -295,7 +296,13 @@ def test_extractive_mode_quotes_the_best_sentence(fake_index):
     answer = ask(CATS_Q, index=fake_index, mode="extractive")
     assert not answer.refused and answer.mode == "extractive"
     assert answer.citations[0].quote == CATS
-    assert answer.text == "Cats sleep for most of the day [1]."
+    if answer.short is None:
+        assert answer.text == "Cats sleep for most of the day [1]."
+    else:  # the reader's direct answer leads, then the quote (the real reader: "Most of the day")
+        lead = answer.short.text[:1].upper() + answer.short.text[1:]
+        assert answer.text == f"{lead}. “Cats sleep for most of the day [1].”"
+        text = fake_index.document_text(answer.short.source)
+        assert text[answer.short.start : answer.short.end] == answer.short.text
     assert_exact(fake_index, answer)
 
 

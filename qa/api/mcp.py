@@ -124,7 +124,7 @@ def build_server(engine: Engine):
             citations=[CitationOut(**c.to_dict()) for c in answer.citations],
             query=answer.query,
             mode=answer.mode,
-            short=getattr(answer, "short", None) or None,
+            short=answer.short.text if answer.short is not None else None,
         )
 
     return server

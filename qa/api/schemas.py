@@ -83,9 +83,8 @@ def answer_fields(answer: Answer) -> dict[str, Any]:
         "query": answer.query,
         "mode": answer.mode,
     }
-    short = getattr(answer, "short", None)
-    if short:
-        fields["short"] = short
+    if answer.short is not None:  # {text, kind, source, start, end, citation, score}
+        fields["short"] = answer.short.to_dict()
     return fields
 
 

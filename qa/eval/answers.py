@@ -200,11 +200,12 @@ def judge_citation(
 def judge_answer(
     answer: Answer, question: Question, match: str, pid_of: dict[str, str]
 ) -> AnswerResult:
-    # EM and F1 score the direct answer when there is one (the reader's short answer), else
-    # the whole answer text; "contains" asks whether the text holds a gold answer anywhere
+    # EM and F1 score the direct answer when there is one (the reader's short answer) and
+    # the gold answers are short spans (SQuAD: match "contains"), else the whole answer text
+    # (CLAPnq's gold answers are long); "contains" asks whether the text holds a gold answer
     full = strip_markers(answer.text)
     short = getattr(answer, "short", None)
-    text = short.text if short is not None else full
+    text = short.text if short is not None and match == "contains" else full
     em = f1 = contains = f1_text = None
     if question.answerable:
         golds = list(question.answers)
