@@ -47,6 +47,7 @@ from qa.records import Answer, Citation, Claim, Hit, ShortAnswer
 
 __all__ = ["Turn", "answer_stream", "answerability", "ask", "ask_stream", "resolve_mode"]
 
+from qa.engine import ask, ask_stream  # noqa: E402, F401  (qa.ask, re-exported for callers here)
 from qa.request import MODES, resolve_mode  # noqa: E402, F401  (the one rule, re-exported)
 
 # Calibrated on CLAPnq dev with `python -m qa.eval.refusal --limit 100 --seed 3 --dump F`
@@ -436,35 +437,3 @@ def _short_of(evidence: Evidence, citations: Sequence[Citation]) -> ShortAnswer 
         if c.source == e.source and c.start <= e.start <= e.end <= c.end:
             return ShortAnswer(e.text, e.kind, e.source, e.start, e.end, c.n, e.score)
     return None
-
-
-def ask_stream(
-    question: str,
-    index=None,
-    history=None,
-    k=None,
-    model=None,
-    mode=None,
-    settings=None,
-    options: Options = DEFAULT_OPTIONS,
-) -> Iterator[str | Answer]:
-    """`qa.ask_stream`: see `qa.engine.ask_stream`."""
-    from qa import engine
-
-    return engine.ask_stream(question, index, history, k, model, mode, settings, options)
-
-
-def ask(
-    question: str,
-    index=None,
-    history=None,
-    k=None,
-    model=None,
-    mode=None,
-    settings=None,
-    options: Options = DEFAULT_OPTIONS,
-) -> Answer:
-    """`qa.ask`: see `qa.engine.ask`."""
-    from qa import engine
-
-    return engine.ask(question, index, history, k, model, mode, settings, options)
