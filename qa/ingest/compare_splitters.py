@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.ingest.sentences import split_sentences
+from qa.ingest.sentences import _append_trimmed, split_sentences
 
 DEFAULT_DATA = Path("/work/shared/eval-data/squad/dev-v1.1.json.zip")
 Spans = list[tuple[int, int]]
@@ -64,15 +64,6 @@ def regex_split(text: str, start: int = 0, end: int | None = None) -> list[tuple
         pos = stop
     _append_trimmed(text, pos, end, spans)
     return spans
-
-
-def _append_trimmed(text: str, a: int, b: int, out: list[tuple[int, int]]) -> None:
-    while a < b and text[a].isspace():
-        a += 1
-    while b > a and text[b - 1].isspace():
-        b -= 1
-    if a < b:
-        out.append((a, b))
 
 
 @dataclass(frozen=True)
