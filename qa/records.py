@@ -7,17 +7,84 @@ was indexed, so `document.text[start:end] == chunk.text` holds for every chunk.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
+
+_LOCATOR_KEYS = ("page", "slide", "sheet", "row", "row_end", "chapter", "message")
+
+
+@dataclass(frozen=True)
+class Locator:
+    """Where a span is in its file, beyond character offsets: a PDF or image `page`, a
+    `slide`, a spreadsheet `sheet` and `row` (as the spreadsheet numbers them; a CSV's header
+    is row 1), an e-book `chapter` or a mail `message` (numbers from 1). `row_end`: the last
+    row when a span covers several; rows are then separated by blank lines in the text."""
+
+    page: int | None = None
+    slide: int | None = None
+    sheet: str | None = None
+    row: int | None = None
+    row_end: int | None = None
+    chapter: int | None = None
+    message: int | None = None
+
+    def label(self) -> str:
+        """'page 3', 'slide 2', 'sheet Sales, row 4', 'rows 4-6', 'chapter 2', 'message 1'."""
+        parts = []
+        for name in ("page", "slide", "chapter", "message"):
+            if (value := getattr(self, name)) is not None:
+                parts.append(f"{name} {value}")
+        if self.sheet is not None:
+            parts.append(f"sheet {self.sheet}")
+        if self.row is not None:
+            last = self.row_end if self.row_end is not None else self.row
+            parts.append(f"row {self.row}" if last == self.row else f"rows {self.row}-{last}")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict:
+        """The fields that are set, e.g. {"sheet": "Sales", "row": 4}."""
+        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> Locator | None:
+        if not isinstance(data, dict):
+            return None
+        known = {k: data[k] for k in _LOCATOR_KEYS if data.get(k) is not None}
+        return cls(**known) if known else None
+
+    def through(self, last: Locator) -> Locator:
+        """This locator extended to the rows of `last` (a span over several rows)."""
+        end = last.row_end if last.row_end is not None else last.row
+        if self.row is None or end is None or end == self.row:
+            return self
+        return replace(self, row_end=end)
+
+    def narrowed(self, before: str, through: str) -> Locator:
+        """The locator of a part of a span over several rows, given the span's text before the
+        part and up to its end: rows are counted by the blank lines between them."""
+        if self.row is None or self.row_end is None:
+            return self
+        first = self.row + before.count("\n\n")
+        last = min(self.row + through.count("\n\n"), self.row_end)
+        return replace(self, row=first, row_end=last if last > first else None)
+
+
+def locator_label(locator: Locator | None, page: int | None = None) -> str:
+    """How a span is located for people: the locator's label, else 'page N', else ''."""
+    if locator is not None and (text := locator.label()):
+        return text
+    return f"page {page}" if page is not None else ""
 
 
 @dataclass(frozen=True)
 class Section:
-    """A span of a document's text that shares a page and a heading path."""
+    """A span of a document's text that shares a page (or another locator) and a heading
+    path. `locator` says where it is in the file; a PDF page has `page` and `locator` both."""
 
     start: int
     end: int
     page: int | None = None
     headings: tuple[str, ...] = ()
+    locator: Locator | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +116,7 @@ class Chunk:
     ordinal: int = 0
     page: int | None = None
     headings: tuple[str, ...] = ()
+    locator: Locator | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +132,7 @@ class Hit:
     page: int | None = None
     headings: tuple[str, ...] = ()
     retrievers: tuple[str, ...] = ()
+    locator: Locator | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -72,6 +141,7 @@ class Hit:
             "start": self.start,
             "end": self.end,
             "page": self.page,
+            "locator": self.locator.to_dict() if self.locator is not None else None,
             "headings": list(self.headings),
             "text": self.text,
             "score": self.score,
@@ -143,6 +213,7 @@ class Citation:
     page: int | None = None
     chunk_id: int | None = None
     support: float = 0.0
+    locator: Locator | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -151,8 +222,17 @@ class Citation:
             "start": self.start,
             "end": self.end,
             "page": self.page,
+            "locator": self.locator.to_dict() if self.locator is not None else None,
             "quote": self.quote,
         }
+
+    def located_in(self, hit: Hit) -> Citation:
+        """This citation with the locator of the passage it quotes (narrowed to its rows)."""
+        if self.locator is not None or hit.locator is None or hit.chunk_id != self.chunk_id:
+            return self
+        a = min(max(self.start - hit.start, 0), len(hit.text))
+        b = min(max(self.end - hit.start, a), len(hit.text))
+        return replace(self, locator=hit.locator.narrowed(hit.text[:a], hit.text[:b]))
 
 
 @dataclass(frozen=True)
@@ -207,6 +287,17 @@ class Answer:
     passages: tuple[Hit, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     short: ShortAnswer | None = None
+
+    def __post_init__(self) -> None:
+        # each citation gets the locator of the passage it quotes (the answer pipeline
+        # builds citations from sentences, which know their chunk but not its locator)
+        by_chunk = {h.chunk_id: h for h in self.passages if h.locator is not None}
+        if by_chunk and any(c.locator is None for c in self.citations):
+            located = tuple(
+                c.located_in(by_chunk[c.chunk_id]) if c.chunk_id in by_chunk else c
+                for c in self.citations
+            )
+            object.__setattr__(self, "citations", located)
 
     def to_dict(self) -> dict:
         return {

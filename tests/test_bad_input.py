@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ ROOT_USER = os.geteuid() == 0  # root reads a chmod 000 file: that case is simul
 # The real CLI with the fake embedder, for the heavy cases (the CLI code path is unchanged).
 FAKE_CLI = (
     "import sys; sys.path.insert(0, {tests!r}); from fakes import FakeEmbedder; "
-    "import qa.index.core; qa.index.core.get_embedder = lambda name=None: FakeEmbedder(); "
+    "import qa.index.core; qa.index.core.get_embedder = lambda *a, **k: FakeEmbedder(); "
     "from qa.cli import main; sys.exit(main(sys.argv[1:]))"
 )
 # Reading files named "locked*" fails as it does for a file without read permission.
@@ -123,8 +124,9 @@ def build_corpus(root: Path, huge: bool = True) -> Corpus:
         c.texts["unreadable.txt"] = "Root can read this file anyway."
     else:
         c.bad["unreadable.txt"] = "Permission denied"
-    (root / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
-    c.ignored.add("photo.png")
+    bad("photo.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "corrupt or unreadable PNG image")
+    (root / "archive.7z").write_bytes(b"7z\xbc\xaf\x27\x1c" + bytes(64))
+    c.ignored.add("archive.7z")
     return c
 
 
@@ -437,3 +439,121 @@ def test_limits_through_the_cli_flags_and_environment(tmp_path):
     done = run_cli(["index", "docs", "--max-chunks-per-file", "0"], tmp_path, fake=True)
     assert done.returncode == 2 and done.stderr.startswith("qa: error:")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+# --- the other formats: corrupt, encrypted, empty, huge, zip bombs ----------------------------
+
+
+def _zip(members: dict[str, bytes], *, deflate: bool = True) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    method = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+    with zipfile.ZipFile(out, "w", method) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return out.getvalue()
+
+
+def _bomb(member: str) -> bytes:
+    """A small zip whose one member unzips to 30 MB of zeros (over 100x its packed size)."""
+    return _zip({"[Content_Types].xml": b"<Types/>", member: bytes(30_000_000)})
+
+
+def _smime() -> bytes:
+    return (
+        b"From: a@example.org\r\nSubject: Secret\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIACAQAx\r\n"
+    )
+
+
+def build_format_corpus(root: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """One good file per format (test_formats' facts) and every bad case per format:
+    (good file -> a word of its fact, bad file -> part of its reason)."""
+    import test_formats as tf
+
+    made = tf.make_all(root)
+    good = {name: tf.fact(name).split()[1].strip(".;:") for name in made}
+    bad: dict[str, str] = {}
+
+    def put(name: str, data: bytes, reason: str) -> None:
+        (root / name).write_bytes(data)
+        bad[name] = reason
+
+    for suffix in (".pptx", ".xlsx", ".csv", ".tsv", ".epub", ".odt", ".rtf", ".eml", ".mbox"):
+        put(f"empty{suffix}", b"", "empty file")
+    for suffix in (".png", ".jpg", ".tiff"):
+        put(f"empty{suffix}", b"", "empty file")
+    for name, kind in (("deck.pptx", "PPTX"), ("budget.xlsx", "XLSX"), ("novel.epub", "EPUB")):
+        data = (root / name).read_bytes()
+        put(f"truncated-{name}", data[: len(data) // 3], f"corrupt {kind}")
+        put(f"not-zip-{name}", b"plain text, not a zip archive", f"not a {kind} file")
+        put(f"encrypted-{name}", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512), "password")
+    put("truncated-minutes.odt", (root / "minutes.odt").read_bytes()[:400], "corrupt ODT")
+    put("garbage.odt", _zip({"mimetype": b"application/vnd.oasis.opendocument.text"}), "ODT")
+    put(
+        "encrypted.odt",
+        _zip({"META-INF/manifest.xml": b"<manifest:encryption-data/>", "content.xml": b"x"}),
+        "encrypted ODT",
+    )
+    put(
+        "drm.epub",
+        _zip(
+            {
+                "mimetype": b"application/epub+zip",
+                "META-INF/encryption.xml": b'<CipherReference URI="OEBPS/ch1.xhtml"/>',
+            }
+        ),
+        "encrypted EPUB (DRM)",
+    )
+    put("bomb.pptx", _bomb("ppt/slides/slide1.xml"), "zip bomb")
+    put("bomb.xlsx", _bomb("xl/worksheets/sheet1.xml"), "zip bomb")
+    put("bomb.epub", _bomb("OEBPS/chapter1.xhtml"), "zip bomb")
+    put("binary.csv", b"\x7fELF\x02\x01\x01\x00" + bytes(300), "binary data")
+    put("not.rtf", b"Just words, no RTF header.", "not an RTF file")
+    put("binary.eml", b"\x00\x01\x02" * 100, "not an e-mail message")
+    put("headerless.eml", b"no headers here, only words\n", "not an e-mail message")
+    put("smime.eml", _smime(), "encrypted message")
+    put("not.mbox", b"Subject: hi\n\nno From line", "not an mbox mailbox")
+    put("cut.png", (root / "scan.png").read_bytes()[:300], "corrupt or unreadable PNG image")
+    put("garbage.jpg", b"\xff\xd8\xff\xe0" + bytes(100), "corrupt or unreadable JPEG image")
+    put("blank.png", _blank_png(), "no text found in the image")
+    rows = b"".join(b"r,%d\n" % i for i in range(500_001))  # 4.9 MB
+    put("long.csv", b"name,value\n" + rows, "too large: more than 500,000 rows")
+    put("wide.png", _blank_png(8_000, 8_000), "image too large to OCR")  # 64 Mpx, 0.2 MB
+    return good, bad
+
+
+def _blank_png(width: int = 600, height: int = 400) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (width, height), 255).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.skipif(not shutil.which("tesseract"), reason="the image cases need tesseract")
+def test_bad_files_of_every_format_get_one_line_and_lose_nothing(tmp_path, fake_embedder):
+    """(Files may be loaded in worker processes, so the limits are reached for real.)"""
+    root = tmp_path / "docs"
+    good, bad = build_format_corpus(root)
+    settings = fake_settings(tmp_path)
+    index = Index.open(settings.index_dir, settings=settings, embedder=fake_embedder, create=True)
+    try:
+        report = index.sync([root])
+        failed = {s.source.removeprefix("docs/"): s.reason for s in report.skipped if s.failed}
+        assert set(failed) == set(bad), set(failed) ^ set(bad)
+        for name, reason in failed.items():
+            assert bad[name] in reason, (name, reason)
+            assert "\n" not in reason and "Traceback" not in reason and len(reason) < 200
+        assert set(report.added) == {f"docs/{name}" for name in good}
+        for name, word in good.items():
+            hits = index.search(word, k=3, mode="bm25")
+            assert f"docs/{name}" in [h.source for h in hits], (name, word)
+        consistent(index)
+    finally:
+        index.close()

@@ -41,7 +41,10 @@ def random_bytes(n: int = 4096, seed: int = 7) -> bytes:
 
 
 def test_suffixes():
-    assert {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"} == SUFFIXES
+    assert {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"} < SUFFIXES
+    more = {".pptx", ".xlsx", ".csv", ".tsv", ".epub", ".odt", ".rtf", ".eml", ".mbox"}
+    assert more | {".png", ".jpg", ".jpeg", ".tif", ".tiff"} < SUFFIXES
+    assert ".7z" not in SUFFIXES and ".exe" not in SUFFIXES
 
 
 def test_text():
@@ -269,7 +272,8 @@ def make(tmp_path: Path, name: str, data: bytes) -> Path:
 @pytest.mark.parametrize(
     ("name", "data", "reason"),
     [
-        ("image.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "unsupported file type .png"),
+        ("image.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "corrupt or unreadable PNG image"),
+        ("archive.7z", b"7z\xbc\xaf\x27\x1c" + bytes(64), "unsupported file type .7z"),
         ("noext", b"hello", "unsupported file type (none)"),
         ("junk.pdf", random_bytes(), "PDF"),
         ("junk.docx", random_bytes(), "DOCX"),

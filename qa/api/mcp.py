@@ -27,6 +27,9 @@ class SearchHit(BaseModel):
     start: int = Field(description="offset of the passage in the document's text")
     end: int
     page: int | None = None
+    locator: dict[str, int | str] | None = Field(
+        default=None, description="where in the file: page, slide, sheet and row, chapter, message"
+    )
     text: str
     score: float
 
@@ -42,6 +45,9 @@ class CitationOut(BaseModel):
     start: int
     end: int
     page: int | None = None
+    locator: dict[str, int | str] | None = Field(
+        default=None, description="where in the file: page, slide, sheet and row, chapter, message"
+    )
     quote: str = Field(description="the exact cited text: document[start:end]")
 
 
@@ -97,6 +103,7 @@ def build_server(engine: Engine):
                     start=h.start,
                     end=h.end,
                     page=h.page,
+                    locator=h.locator.to_dict() if h.locator is not None else None,
                     text=h.text,
                     score=h.score,
                 )

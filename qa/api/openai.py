@@ -10,7 +10,7 @@
     DELETE /v1/documents/{source}      remove a document (and its file, if uploaded here)
 
 An answer's citations come twice: as `[n]` markers in `content`, and as
-`choices[0].message.citations = [{n, source, start, end, page, quote}]` (in a stream, in the
+`choices[0].message.citations = [{n, source, start, end, page, locator, quote}]` (in a stream, in the
 last chunk's `delta`). `engine.document_text(source)[start:end] == quote` for each one. A
 refusal is a normal answer with `refused: true`.
 

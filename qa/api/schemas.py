@@ -3,7 +3,7 @@
 Requests follow OpenAI's chat-completions body; fields qa does not use (`top_p`, `user`,
 `stream_options`, ...) are accepted and ignored, so existing clients work unchanged.
 Responses are built from the engine's records: an `Answer` becomes `message.content` (with
-its `[n]` markers) plus `message.citations` (`n, source, start, end, page, quote`) and
+its `[n]` markers) plus `message.citations` (`n, source, start, end, page, locator, quote`) and
 `message.refused`.
 """
 
@@ -70,7 +70,7 @@ class SearchRequest(BaseModel):
 
 
 def citations_of(answer: Answer) -> list[dict[str, Any]]:
-    """`[{n, source, start, end, page, quote}]`: `document_text(source)[start:end] == quote`."""
+    """`[{n, source, start, end, page, locator, quote}]`: `document_text(source)[start:end] == quote`."""
     return [c.to_dict() for c in answer.citations]
 
 

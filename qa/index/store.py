@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import IndexCorrupt, IndexLocked, QAError
-from qa.records import Chunk, DocumentInfo
+from qa.records import Chunk, DocumentInfo, Locator
 from qa.text import STOPWORDS  # common words that only add noise to a BM25 OR-query
 
 SCHEMA = """
@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     "end" INTEGER NOT NULL,
     page INTEGER,
     headings TEXT NOT NULL DEFAULT '[]',
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    locator TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE TABLE IF NOT EXISTS vectors (
@@ -62,6 +63,10 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
 END;
 INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
 """
+# chunks.locator (JSON of a `Locator`, or NULL) came after the first indexes were made:
+# an index without the column gets it on opening (its chunks have no locator; PDFs keep
+# `page`), or, if the database is read-only, is read without it.
+ADD_LOCATOR = "ALTER TABLE chunks ADD COLUMN locator TEXT"
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class ChunkRow:
     page: int | None
     headings: tuple[str, ...]
     text: str
+    locator: Locator | None = None
 
 
 def fts_query(text: str) -> str:
@@ -130,8 +136,21 @@ class Store:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.executescript(SCHEMA)
+            self.has_locator = self._migrate_locator()
         except sqlite3.Error as exc:
             raise database_error(self.path, exc) from exc
+
+    def _migrate_locator(self) -> bool:
+        """Whether chunks have the locator column, adding it to an older index if need be."""
+        columns = {r[1] for r in self.conn.execute("PRAGMA table_info(chunks)")}
+        if "locator" in columns:
+            return True
+        try:
+            self.conn.execute(ADD_LOCATOR)
+        except sqlite3.OperationalError:  # read-only, or another process added it meanwhile
+            columns = {r[1] for r in self.conn.execute("PRAGMA table_info(chunks)")}
+            return "locator" in columns
+        return True
 
     def close(self) -> None:
         """Close the connection, folding the write-ahead log into the database first so the
@@ -230,13 +249,17 @@ class Store:
         out: dict[int, ChunkRow] = {}
         for batch in _batches(list(ids), 500):
             marks = ",".join("?" * len(batch))
+            locator = "c.locator" if self.has_locator else "NULL"
             rows = self.conn.execute(
-                'SELECT c.id, d.source, c.start, c."end", c.page, c.headings, c.text '
-                f"FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
+                'SELECT c.id, d.source, c.start, c."end", c.page, c.headings, c.text, '
+                f"{locator} FROM chunks c JOIN documents d ON d.id = c.doc_id "
+                f"WHERE c.id IN ({marks})",
                 batch,
             )
             for r in rows:
-                out[r[0]] = ChunkRow(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), r[6])
+                out[r[0]] = ChunkRow(
+                    r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), r[6], _locator(r[7])
+                )
         return out
 
     @_checked
@@ -352,9 +375,10 @@ class Store:
         doc_id = cur.lastrowid
         ids = []
         for chunk, vec in zip(chunks, vectors, strict=True):
+            locator = getattr(chunk, "locator", None)
             cur = conn.execute(
-                'INSERT INTO chunks(doc_id, ordinal, start, "end", page, headings, text) '
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                'INSERT INTO chunks(doc_id, ordinal, start, "end", page, headings, text, locator) '
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     doc_id,
                     chunk.ordinal,
@@ -363,6 +387,7 @@ class Store:
                     chunk.page,
                     json.dumps(list(chunk.headings)),
                     chunk.text,
+                    json.dumps(locator.to_dict()) if locator is not None else None,
                 ),
             )
             ids.append(cur.lastrowid)
@@ -371,6 +396,16 @@ class Store:
                 (cur.lastrowid, np.asarray(vec, dtype=np.float32).tobytes()),
             )
         return ids
+
+
+def _locator(raw: str | None) -> Locator | None:
+    """The `Locator` stored as JSON (None for NULL, or anything unreadable)."""
+    if not raw:
+        return None
+    try:
+        return Locator.from_dict(json.loads(raw))
+    except (ValueError, TypeError):
+        return None
 
 
 def _batches(items: list, n: int) -> Iterator[list]:

@@ -7,10 +7,12 @@ Hand-written on purpose: a few lines each, about qa's own `Document` and `Sectio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.records import Document, Section
+from qa.records import Document, Locator, Section
 
 Heading = tuple[int, int, str]  # (offset, level, title)
 
@@ -103,3 +105,79 @@ def join(blocks: list[str]) -> tuple[str, list[int]]:
         starts.append(size)
         size += len(block) + 2
     return "\n\n".join(blocks), starts
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of a document located as a whole (a slide, a row, a chapter, a message), with
+    the heading path it sits under and the headings inside it ((offset, level, title) into
+    `text`)."""
+
+    text: str
+    locator: Locator | None = None
+    headings: tuple[str, ...] = ()
+    heads: list[Heading] = field(default_factory=list)
+
+
+def parts_document(
+    path: Path,
+    source: str | None,
+    parts: list[Part],
+    title: str,
+    warnings: tuple[str, ...] = (),
+) -> LoadedDocument:
+    """A document of `parts` joined by blank lines, one section per part (or per heading
+    inside a part), each with the part's locator; a locator's `page` is the section's too."""
+    parts = [p for p in parts if p.text.strip()]
+    text, starts = join([p.text for p in parts])
+    sections: list[Section] = []
+    for start, part in zip(starts, parts, strict=True):
+        page = part.locator.page if part.locator is not None else None
+        inner = heading_sections(part.text, part.heads) or (Section(0, len(part.text)),)
+        for s in inner:
+            sections.append(
+                Section(
+                    start + s.start,
+                    start + s.end,
+                    page=page,
+                    headings=part.headings + s.headings,
+                    locator=part.locator,
+                )
+            )
+    return document(path, source, text, title, sections, warnings)
+
+
+# Zip containers (pptx, xlsx, epub, odt): limits against zip bombs, on the sizes the archive
+# declares (zipfile never unzips a member past its declared size).
+MAX_UNZIPPED = 1_000_000_000  # bytes, all members together
+MAX_RATIO = 100  # a member unzipping to more than 10 MB at more than 100 times its size
+_BIG_MEMBER = 10_000_000
+
+
+def open_zip(data: bytes, kind: str) -> zipfile.ZipFile:
+    """The zip archive a `kind` file (e.g. "PPTX") is, checked: not an encrypted or legacy
+    binary file, not corrupt, not a zip bomb. Raises `Unsupported` with the reason."""
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise Unsupported(f"not a {kind} file (password-protected, or an old binary format)")
+    if not data.startswith(b"PK"):
+        raise Unsupported(f"not a {kind} file (not a zip archive)")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except Exception as exc:
+        raise Unsupported(reason(f"corrupt {kind}", exc)) from exc
+    total = 0
+    for info in members:
+        total += info.file_size
+        if info.flag_bits & 0x1:
+            raise Unsupported(f"encrypted {kind}: {info.filename} needs a password")
+        if info.file_size > _BIG_MEMBER and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise Unsupported(
+                f"{kind} refused as a likely zip bomb: {info.filename} unzips from "
+                f"{info.compress_size:,} to {info.file_size:,} bytes"
+            )
+    if total > MAX_UNZIPPED:
+        raise Unsupported(
+            f"{kind} refused: it unzips to {total:,} bytes, over the {MAX_UNZIPPED:,} limit"
+        )
+    return archive

@@ -2,8 +2,10 @@
 
 Chunks are built from whole sentences, sized in the embedder's own tokens, and never
 longer than the embedder can read (sentence-transformers silently truncates longer
-input). A chunk never crosses a section boundary (a PDF page, a heading), so its page
-and heading path are exact. Invariant: `document.text[c.start:c.end] == c.text`.
+input). A chunk never crosses a section boundary (a PDF page, a slide, a heading), so its
+page, locator and heading path are exact; the one exception is consecutive rows of one sheet
+(sections located by row, separated by blank lines), which are packed together and located
+by their row range. Invariant: `document.text[c.start:c.end] == c.text`.
 
 Hand-written on purpose: text splitters (langchain-text-splitters, semantic-text-splitter) do not
 promise exact offsets, the embedder's own token bound and section limits together.
@@ -14,17 +16,49 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from qa.ingest.sentences import split_sentences
-from qa.records import Chunk, Document, Section
+from qa.records import Chunk, Document, Locator, Section
 
 __all__ = ["chunk_document", "split_sentences"]
 
 TokenSpans = Callable[[Sequence[str]], list[list[tuple[int, int]]]]
 
 
-def _regions(doc: Document) -> list[Section]:
-    if doc.sections:
-        return list(doc.sections)
-    return [Section(0, len(doc.text))]
+def _rows_of_one_sheet(a: Section, b: Section) -> bool:
+    """Whether `b` is the row after `a` in the same sheet, under the same headings."""
+    la, lb = a.locator, b.locator
+    return (
+        la is not None
+        and lb is not None
+        and la.row is not None
+        and lb.row is not None
+        and la.sheet == lb.sheet
+        and a.headings == b.headings
+        and a.page == b.page
+    )
+
+
+def _regions(doc: Document) -> list[list[Section]]:
+    """The regions chunks are packed in: each section alone, except runs of rows of one sheet
+    (a region is the list of its sections, in order)."""
+    if not doc.sections:
+        return [[Section(0, len(doc.text))]]
+    regions: list[list[Section]] = []
+    for section in doc.sections:
+        if regions and _rows_of_one_sheet(regions[-1][-1], section):
+            regions[-1].append(section)
+        else:
+            regions.append([section])
+    return regions
+
+
+def _locator(members: list[Section], start: int, end: int) -> Locator | None:
+    """The locator of the span [start, end) of a region: its section's, or for rows the
+    range from the first row it touches to the last."""
+    if len(members) == 1:
+        return members[0].locator
+    inside = [s for s in members if s.start < end and s.end > start] or members[:1]
+    first, last = inside[0].locator, inside[-1].locator
+    return first.through(last) if first is not None and last is not None else first
 
 
 def chunk_document(
@@ -42,7 +76,10 @@ def chunk_document(
         raise ValueError("max_tokens must be positive")
     overlap = max(0, min(overlap, max_tokens - 1))
     chunks: list[Chunk] = []
-    for region in _regions(doc):
+    for members in _regions(doc):
+        region = members[0]
+        if len(members) > 1:
+            region = Section(members[0].start, members[-1].end, region.page, region.headings)
         units = _units(doc.text, region, token_spans, max_tokens)
         for a, b in _pack(units, max_tokens, overlap):
             start, end = units[a][0], units[b - 1][1]
@@ -55,6 +92,7 @@ def chunk_document(
                     ordinal=len(chunks),
                     page=region.page,
                     headings=region.headings,
+                    locator=_locator(members, start, end),
                 )
             )
     return _enforce_limit(doc, chunks, token_spans, max_tokens)
@@ -146,7 +184,14 @@ def _enforce_limit(
                 break
             limit = max(1, limit - max(1, limit // 8))
         for a, b, _ in pieces:
-            out.append(Chunk(chunk.source, doc.text[a:b], a, b, 0, chunk.page, chunk.headings))
+            locator = chunk.locator
+            if locator is not None:  # a piece of a span over several rows: its own rows
+                base = chunk.start
+                locator = locator.narrowed(doc.text[base:a], doc.text[base:b])
+            out.append(
+                Chunk(chunk.source, doc.text[a:b], a, b, 0, chunk.page, chunk.headings, locator)
+            )
     return [
-        Chunk(c.source, c.text, c.start, c.end, i, c.page, c.headings) for i, c in enumerate(out)
+        Chunk(c.source, c.text, c.start, c.end, i, c.page, c.headings, c.locator)
+        for i, c in enumerate(out)
     ]

@@ -1,5 +1,6 @@
 """Turn files into `Document`s: the dispatcher. Each format has its own module in
-`qa.ingest.formats` (text, markdown, html, pdf, docx), named by suffix in `walk.FORMATS`.
+`qa.ingest.formats` (text, markdown, html, pdf, docx, pptx, xlsx, delimited, epub, odt, rtf,
+eml, mbox, image), named by suffix in `walk.FORMATS`.
 
 `load` never raises anything but `Unsupported` for a file it cannot read, so a corpus
 with one bad file still indexes. Sections carry PDF page numbers and heading paths

@@ -25,6 +25,20 @@ FORMATS: dict[str, str] = {
     ".htm": "html",
     ".pdf": "pdf",
     ".docx": "docx",
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
+    ".csv": "delimited",
+    ".tsv": "delimited",
+    ".epub": "epub",
+    ".odt": "odt",
+    ".rtf": "rtf",
+    ".eml": "eml",
+    ".mbox": "mbox",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".tif": "image",
+    ".tiff": "image",
 }
 SUFFIXES = frozenset(FORMATS)
 

@@ -3,6 +3,7 @@ handlers (which hold all behaviour; this module only lays out and connects)."""
 
 from __future__ import annotations
 
+from qa.ingest.walk import SUFFIXES
 from qa.web.assets import CHAT_JS
 from qa.web.render import sources_html, transcript_html
 
@@ -114,7 +115,7 @@ def build(ui):
                 )
         with gr.Tab("Documents", id="documents"):
             upload = gr.File(
-                label="Add documents: txt, md, html, pdf, docx "
+                label=f"Add documents: {', '.join(sorted(s[1:] for s in SUFFIXES))} "
                 f"(up to {ui.max_upload_bytes / 1e6:.0f} MB each)",
                 file_count="multiple",
                 type="filepath",

@@ -47,6 +47,12 @@ class SourceView:
     after: str
     start: int = 0
     end: int = 0
+    located: str = ""  # where in the file, beyond a page: "slide 3", "sheet Sales, row 4"
+
+    @property
+    def where(self) -> str:
+        """How the span is located: the locator's label, else "p. N", else ""."""
+        return self.located or (f"p. {self.page}" if self.page is not None else "")
 
     @property
     def passage(self) -> str:
@@ -107,13 +113,25 @@ def source_views(answer: Answer, document_text: Callable[[str], str]) -> tuple[S
                 texts[c.source] = ""
         text = texts[c.source]
         if text[c.start : c.end] != c.quote:  # the offsets no longer match the document
-            views.append(SourceView(c.n, c.source, c.page, "", c.quote, "", c.start, c.end))
+            views.append(
+                SourceView(c.n, c.source, c.page, "", c.quote, "", c.start, c.end, _located(c))
+            )
             continue
         start, end = _passage_bounds(c, answer.passages)
         before = _trim_left(text[start : c.start], CONTEXT_CHARS)
         after = _trim_right(text[c.end : end], CONTEXT_CHARS)
-        views.append(SourceView(c.n, c.source, c.page, before, c.quote, after, c.start, c.end))
+        views.append(
+            SourceView(c.n, c.source, c.page, before, c.quote, after, c.start, c.end, _located(c))
+        )
     return tuple(views)
+
+
+def _located(c: Citation) -> str:
+    """The citation's locator label when it says more than its page (PDFs show "p. N")."""
+    locator = c.locator
+    if locator is None or set(locator.to_dict()) <= {"page"}:
+        return ""
+    return locator.label()
 
 
 # --- the transcript --------------------------------------------------------------------
@@ -149,7 +167,7 @@ def copy_text(turn: ChatTurn) -> str:
         lines.append("")
         lines.append("Sources:")
         for s in turn.sources:
-            page = f", p. {s.page}" if s.page is not None else ""
+            page = f", {s.where}" if s.where else ""
             quote = " ".join(s.quote.split())
             lines.append(f"[{s.n}] {s.source}{page}: “{quote}”")
     return "\n".join(lines)
@@ -220,7 +238,7 @@ def transcript_html(turns: Sequence[ChatTurn]) -> str:
 
 
 def source_html(turn_id: int, s: SourceView) -> str:
-    page = f' <span class="qa-src-page">p. {esc(s.page)}</span>' if s.page is not None else ""
+    page = f' <span class="qa-src-page">{esc(s.where)}</span>' if s.where else ""
     return (
         f'<details class="qa-src" id="{source_id(turn_id, s.n)}">'
         f'<summary><span class="qa-src-n">[{s.n}]</span> '

@@ -129,12 +129,11 @@ def _html_walk(root, out: _TextBuilder) -> None:
         out.write(" ") if cells and breaks else out.brk(breaks)  # a table row stays one line
 
 
-def load(path: Path, source: str | None = None, data: bytes | None = None) -> LoadedDocument:
+def visible_text(data: bytes | str) -> tuple[str, list[Heading], str]:
+    """The visible text of an HTML page, its headings (offset, level, title) and its title
+    (also for the chapters of an EPUB and HTML mail)."""
     from bs4 import BeautifulSoup
 
-    data = read(path, data)
-    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise Unsupported("not an HTML file (binary data)")
     soup = BeautifulSoup(data, "lxml")  # decodes by BOM, declared charset, then UTF-8 guess
     title_tag = soup.head.find("title") if soup.head else soup.find("title")
     title = title_tag.get_text() if title_tag else ""
@@ -144,5 +143,12 @@ def load(path: Path, source: str | None = None, data: bytes | None = None) -> Lo
     out = _TextBuilder()
     _html_walk(soup.body or soup, out)
     text = "".join(out.parts).rstrip()
-    title = title.strip() or first_title(out.heads)
-    return document(path, source, text, title, heading_sections(text, out.heads))
+    return text, out.heads, title.strip() or first_title(out.heads)
+
+
+def load(path: Path, source: str | None = None, data: bytes | None = None) -> LoadedDocument:
+    data = read(path, data)
+    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise Unsupported("not an HTML file (binary data)")
+    text, heads, title = visible_text(data)
+    return document(path, source, text, title, heading_sections(text, heads))

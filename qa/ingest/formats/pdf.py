@@ -1,4 +1,6 @@
-"""PDF (pypdf): the text layer page by page, one section per page with its number.
+"""PDF (pypdf): the text layer page by page, one section per page with its number; pages with
+no text layer (scans) are rendered by pypdfium2 and read by Tesseract OCR (`qa.ingest.ocr`).
+A page with a text layer is never OCR'd.
 
 Each failure says its cause: an encrypted PDF that needs a password, an AES-encrypted one when
 the `cryptography` package (which pypdf needs for AES) is missing, a corrupt file, a PDF with no
@@ -13,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.ingest import ocr
 from qa.ingest.base import (
     LoadedDocument,
     Unsupported,
@@ -24,7 +27,7 @@ from qa.ingest.base import (
     reason,
     try_,
 )
-from qa.records import Section
+from qa.records import Locator, Section
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,54 @@ def _failed(failures: list[PageFailure], pages: int) -> str:
     return f"{len(failures)} of {pages} pages failed to extract: page {first.page}: {first.error}{more}"
 
 
+def _ocr_pages(data: bytes, numbers: list[int]) -> tuple[list[tuple[int, str]], list[PageFailure]]:
+    """(page number, text) read by OCR from the pages `numbers` (from 1), rendered at
+    `ocr.DPI`, and the pages that failed."""
+    import pypdfium2
+
+    texts: list[tuple[int, str]] = []
+    failures: list[PageFailure] = []
+    try:
+        pdf = pypdfium2.PdfDocument(data, password="")
+    except Exception as exc:
+        return [], [PageFailure(n, reason("cannot render for OCR", exc)) for n in numbers]
+    try:
+        for number in numbers:
+            try:
+                page = pdf[number - 1]
+                width, height = page.get_size()
+                scale = ocr.DPI / 72
+                if width * height * scale * scale > ocr.MAX_PIXELS:
+                    scale = (ocr.MAX_PIXELS / (width * height)) ** 0.5
+                image = page.render(scale=scale, grayscale=True).to_pil()
+                text = ocr.ocr_image(image)
+            except Exception as exc:
+                failures.append(PageFailure(number, f"OCR: {one_line(exc)}"))
+                continue
+            if text:
+                texts.append((number, text))
+    finally:
+        pdf.close()
+    return texts, failures
+
+
+def _scanned(data: bytes, pages: int, numbered, failures) -> tuple[list, list, list[str]]:
+    """The pages with text, with the pages without a text layer read by OCR when it is on;
+    the failures; and notes on pages left unread."""
+    have = {n for n, _ in numbered} | {f.page for f in failures}
+    blank = [n for n in range(1, pages + 1) if n not in have]
+    if not blank:
+        return numbered, failures, []
+    if not ocr.enabled() or ocr.tesseract() is None:
+        why = ocr.OFF if not ocr.enabled() else ocr.MISSING
+        if not numbered and not failures:
+            raise Unsupported(f"PDF has no text layer (scanned?) and {why}")
+        return numbered, failures, [f"{len(blank)} of {pages} pages have no text layer: {why}"]
+    read_texts, ocr_failures = _ocr_pages(data, blank)
+    merged = sorted(numbered + read_texts)
+    return merged, sorted(failures + ocr_failures, key=lambda f: f.page), []
+
+
 def load(path: Path, source: str | None = None, data: bytes | None = None) -> LoadedDocument:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError
@@ -108,6 +159,7 @@ def load(path: Path, source: str | None = None, data: bytes | None = None) -> Lo
     except Exception as exc:
         raise Unsupported(reason("corrupt PDF", exc)) from exc
     numbered, failures = _extract(pages)
+    numbered, failures, unread = _scanned(data, len(pages), numbered, failures)
     name = str(path) if source is None else source
     for failure in failures:
         log.warning("%s: page %d failed to extract: %s", name, failure.page, failure.error)
@@ -116,7 +168,10 @@ def load(path: Path, source: str | None = None, data: bytes | None = None) -> Lo
             raise Unsupported(f"no text extracted from the PDF: {_failed(failures, len(pages))}")
         raise Unsupported("PDF has no text layer (scanned?)")
     text, starts = join([t for _, t in numbered])
-    sections = [Section(s, s + len(t), page=n) for s, (n, t) in zip(starts, numbered, strict=True)]
+    sections = [
+        Section(s, s + len(t), page=n, locator=Locator(page=n))
+        for s, (n, t) in zip(starts, numbered, strict=True)
+    ]
     title = str(try_(lambda: reader.metadata.title) or "")
-    notes = (_failed(failures, len(pages)),) if failures else ()
+    notes = ((_failed(failures, len(pages)),) if failures else ()) + tuple(unread)
     return document(path, source, text, title, sections, warnings=notes)
