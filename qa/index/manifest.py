@@ -1,8 +1,8 @@
 """What an index folder is: its manifest, and making, finding and clearing its files.
 
 On disk (`index/` by default):
-  manifest.json               format, format version, the database's identity, embedder,
-                              chunking, FAISS factory, qa version
+  manifest.json               format, format version, the database's identity, embedder
+                              (model, dimension, backend), chunking, FAISS factory, qa version
   index-<id>.sqlite           documents, chunks, vectors and FTS5 (the source of truth)
   vectors-<id>-<gen>.faiss    FAISS index of that database's vectors at generation <gen>
   .lock                       held by the one process that writes
@@ -26,6 +26,7 @@ from qa import __version__
 from qa.config import DEFAULT_EMBEDDER, Settings
 from qa.errors import BadInput, IndexCorrupt, IndexMismatch, IndexNotFound
 from qa.index.lock import FileLock
+from qa.models.embedder import backend_of
 
 FORMAT = "qa-index"
 # 2: the database is index-<id>.sqlite, named by the manifest (1: index.sqlite)
@@ -80,6 +81,9 @@ def make_manifest(settings: Settings, embedder, db_id: str | None = None) -> dic
             "name": embedder.name,
             "dimension": embedder.dimension,
             "max_tokens": embedder.max_tokens,
+            # the backend that made the vectors; queries embed with the same one
+            "backend": backend_of(embedder),
+            **_backend_files(embedder),
         },
         "chunking": {"chunk_tokens": settings.chunk_tokens, "overlap": settings.chunk_overlap},
         "faiss_factory": settings.faiss_factory,
@@ -182,6 +186,50 @@ def embedder_name(directory: Path, settings: Settings) -> str:
         return read_json(directory / MANIFEST)["embedder"]["name"]
     except (OSError, ValueError, KeyError, TypeError):
         return settings.embed_model  # read_manifest reports the problem
+
+
+def embedder_backend(directory: Path, settings: Settings) -> str:
+    """The backend to open an existing index with: the configured one if set (checked
+    against the index's when it opens), else the one the index was built with (torch for
+    indexes made before backends were recorded)."""
+    if settings.embed_backend != "auto":
+        return settings.embed_backend
+    return recorded_backend(directory) or settings.build_backend()
+
+
+def recorded_backend(directory: Path) -> str | None:
+    """The backend named in the manifest of `directory`; None if there is no readable one."""
+    try:
+        emb = read_json(directory / MANIFEST)["embedder"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    backend = emb.get("backend", "torch") if isinstance(emb, dict) else None
+    return backend if isinstance(backend, str) else None
+
+
+def check_backend(directory: Path, manifest: dict, embedder) -> None:
+    """IndexMismatch unless `embedder` runs on the backend that built the index (vectors of
+    another backend rank slightly differently, so an index is searched with its own)."""
+    built = manifest.get("embedder", {}).get("backend", "torch")
+    have = backend_of(embedder)
+    if built != have:
+        raise IndexMismatch(
+            f"{directory}/ was built with the {built!r} embedder backend, not {have!r}: search "
+            f"it with --backend {built} (or QA_EMBED_BACKEND={built}), or rebuild it: "
+            f"`qa index --rebuild --backend {have} --index {directory}`"
+        )
+
+
+def _backend_files(embedder) -> dict:
+    """For ONNX backends: the model file the vectors came from, and its checksum."""
+    meta_of = getattr(embedder, "export_meta", None)
+    if meta_of is None:
+        base = getattr(embedder, "base", None)
+        meta_of = getattr(base, "export_meta", None)
+    if meta_of is None:
+        return {}
+    name, sha = meta_of()
+    return {"backend_file": name, "backend_sha256": sha}
 
 
 def read_json(path: Path) -> dict:

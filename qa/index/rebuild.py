@@ -78,7 +78,11 @@ def rebuild(
     with FileLock(directory / ".lock"):  # one writer: others fail fast, readers go on
         staging = directory / STAGING
         shutil.rmtree(staging, ignore_errors=True)  # a killed rebuild's leftovers
-        embedder = embedder or core.get_embedder(settings.embed_model)
+        # through qa.index.core, the one place indexes get their embedders; the backend is
+        # the configured one, or with "auto" the one the index was built with
+        embedder = embedder or core.get_embedder(
+            settings.embed_model, mf.embedder_backend(directory, settings)
+        )
         manifest = mf.make_manifest(settings, embedder)
         mf.create(staging, manifest)
         new = core.Index(staging, settings, embedder, base=directory.resolve().parent)

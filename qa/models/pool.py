@@ -36,13 +36,15 @@ class ModelPool:
                 cls._default = cls()
             return cls._default
 
-    def embedder(self, model: str = config.DEFAULT_EMBEDDER):
-        from qa.models.embedder import SentenceTransformerEmbedder
+    def embedder(self, model: str = config.DEFAULT_EMBEDDER, backend: str = "torch"):
+        """The embedder of `model` on `backend` (`torch`, `onnx`, `onnx-fp32`)."""
+        from qa.models.embedder import make_embedder
 
+        key = f"{model}\0{backend}"
         with self._lock:
-            emb = self._embedders.get(model)
+            emb = self._embedders.get(key)
             if emb is None:
-                emb = self._embedders[model] = SentenceTransformerEmbedder(model)
+                emb = self._embedders[key] = make_embedder(model, backend)
             return emb
 
     def generator(self, path: str | Path, n_ctx: int = 2048, threads: int | None = None):
@@ -56,15 +58,24 @@ class ModelPool:
                 gen = self._generators[key] = LlamaGenerator(key[0], n_ctx=n_ctx, threads=threads)
             return gen
 
-    def reader(self, folder: str | Path | None = None):
-        """The trained reader in `folder` (default models/reader/), loaded on first use."""
+    def reader(self, folder: str | Path | None = None, backend: str | None = None):
+        """The trained reader in `folder` (default models/reader/), loaded on first use, on
+        `backend` ("torch" or "onnx"; None: QA_READER_BACKEND, default torch)."""
         from qa.models.reader import Reader, default_reader_path
 
+        if backend is None:
+            backend = config.Settings.load().reader_backend
         key = str(Path(folder).expanduser().resolve() if folder else default_reader_path())
         with self._lock:
-            reader = self._readers.get(key)
+            reader = self._readers.get(f"{key}\0{backend}")
             if reader is None:
-                reader = self._readers[key] = Reader(key)
+                if backend == "onnx":
+                    from qa.models.onnx_reader import OnnxReader
+
+                    reader = OnnxReader(key)
+                else:
+                    reader = Reader(key)
+                self._readers[f"{key}\0{backend}"] = reader
             return reader
 
     def loaded_generators(self) -> list:
