@@ -7,24 +7,29 @@ the embedder's tokenizer to chunk it (about 1.8 ms a chunk on this 2-core machin
 sizes the bench measures qa's two retrieval layers instead, each on the same data as its raw
 baseline:
 
-- vectors: N seeded random unit vectors (synthetic, as the issue allows: an exact search
-  costs the same whatever the vectors hold) added to qa's `VectorIndex` (qa/vectors.py:
-  IndexIDMap2 around the configured factory, Flat by default) and to a plain faiss
-  `IndexFlatIP`; `VectorIndex.search(q, depth)` versus `IndexFlatIP.search(q, depth)`, with
-  the real model's embeddings of the questions as queries;
+- vectors: N seeded synthetic unit vectors added to qa's `VectorIndex` (qa/index/vectors.py,
+  the structure `QA_FAISS_FACTORY` means at N: `auto` is IVF above 100k) and, when they fit
+  in memory, to a plain faiss `IndexFlatIP` (exact: the raw baseline and the ground truth of
+  `ann_recall_at_10`). An exact search costs the same whatever the vectors hold, an
+  approximate one does not: uniform random vectors have no neighbourhoods at all, so the
+  vectors lie around N/100 random centres (`ClusteredVectors`: cosine ~.55 to their centre,
+  ~.3 between two of one centre), and the queries are fresh points of the same mixture.
+  Lossy codes (SQ8, PQ) are re-ranked exactly from a memory-mapped file of the float
+  vectors in the workdir, standing in for SQLite's vectors table (which qa reads instead);
 - BM25: an SQLite database with qa's schema (made by `qa.store.Store`) holding N chunk-sized
   texts of corpus sentences drawn at random (as long as qa's chunks of them), inserted in
   256-row transactions like qa's writes, so qa's FTS5 trigger indexes them; no document
   texts and no vectors are stored. `Store.bm25(q, depth)` versus the raw FTS5 query.
 
-Left out, and measured at the pipeline sizes instead: what `Index.search` adds on top of the
-layers (fusing two lists of `depth` results and reading k chunk rows, which does not grow
-with N) and the query embedding.
+`hybrid_ms` is what `Index.search` does once it has the query vector: both layers, the
+fusion of their lists, reading the k best chunk rows. Left out, and measured at the pipeline
+sizes instead: the query embedding.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
@@ -47,14 +52,18 @@ from qa.bench.common import (
 )
 from qa.bench.data import Corpus, chunk_chars, sentence_chunks, shuffled_texts
 from qa.config import Settings
-from qa.errors import BadInput
+from qa.index.fusion import fuse
 from qa.index.store import Store, fts_query
-from qa.index.vectors import VectorIndex
+from qa.index.vectors import VectorIndex, plan
 
 PIPELINE_MAX = 200_000  # larger sizes are measured at the layer level
 SCALE_QUERIES = 50  # questions at a layer-level point (a 1M-chunk FTS5 query takes ~1 s)
 CHUNKS_PER_DOC = 64
 BATCH = 256  # rows per transaction, as qa commits
+POINTS_PER_CENTRE = 100  # synthetic vectors per cluster centre
+SPREAD = 1.5  # noise norm around a centre: cosine 1/sqrt(1 + SPREAD^2) = .55 to it
+RAW_MAX_BYTES = 6 * 2**30  # the exact baseline is built only if its vectors fit in this
+RECALL_K = 10
 
 
 @dataclass(frozen=True)
@@ -81,16 +90,47 @@ class ScaleResult(LayerRatios):
     rss_mb: float  # with both vector indexes in memory and the database open
     peak_rss_mb: float
     target: float = SEARCH_TARGET
+    spec: str = ""  # the structure qa built for `factory` at this size, e.g. IVF2048,Flat
+    ann_recall_at_10: float = math.nan  # qa's top 10 against the exact top 10
+    ann_build_seconds: float = math.nan  # training and adding to qa's VectorIndex
+    ann_rss_mb: float = math.nan  # resident memory qa's VectorIndex added
+    faiss_bytes: int = 0  # qa's VectorIndex written to a file
+    hybrid_ms: Latency | None = None  # both layers, fusion and reading k rows
     kind: str = field(default="scale", init=False)
+
+    @property
+    def vector_p50_ms(self) -> float:
+        return self.vector_ms.p50
+
+    @property
+    def hybrid_p50_ms(self) -> float:
+        return self.hybrid_ms.p50 if self.hybrid_ms is not None else math.nan
+
+    @property
+    def build_seconds(self) -> float:
+        return self.fts_seconds + self.vectors_seconds
 
     @property
     def passed(self) -> bool:
         return max(self.layers_ratio_p50, self.layers_ratio_p95) <= self.target
 
+    @property
+    def goals(self) -> dict[str, bool]:
+        """The issue's goals at scale: recall@10 >= .98, vector p50 <= 20 ms, hybrid <= 100."""
+        return {
+            "ann_recall_at_10": self.ann_recall_at_10 >= 0.98,
+            "vector_p50_ms": self.vector_p50_ms <= 20,
+            "hybrid_p50_ms": self.hybrid_p50_ms <= 100,
+        }
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d.update(
             **self.layer_ratios(),
+            vector_p50_ms=self.vector_p50_ms,
+            hybrid_p50_ms=self.hybrid_p50_ms,
+            build_seconds=self.build_seconds,
+            goals=self.goals,
             passed=self.passed,
         )
         return d
@@ -102,7 +142,13 @@ def build_fts(
     """An SQLite database with qa's schema holding `size` chunk texts (FTS5-indexed by qa's
     trigger); (seconds, mean characters per chunk). Reused if already built (0 seconds)."""
     stamp = path.with_name(path.name + ".json")
-    key = {"chunks": size, "corpus": corpus.origin, "seed": seed, "chars": round(chars, 1)}
+    key = {
+        "chunks": size,
+        "corpus": corpus.origin,
+        "seed": seed,
+        "chars": round(chars, 1),
+        "fts": "one pass, optimized",
+    }
     if stamp.is_file() and path.is_file():
         saved = json.loads(stamp.read_text())
         if saved.get("key") == key:
@@ -114,6 +160,10 @@ def build_fts(
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
+    # FTS5 indexes the texts in one pass at the end ('rebuild', then 'optimize': the state
+    # `Store.optimize_fts` leaves a qa index in): row by row through qa's trigger, 1M rows
+    # took over an hour here (200k in 843 s, the merges growing with the table)
+    conn.execute("DROP TRIGGER chunks_ai")
     t = time.perf_counter()
     total_chars = 0
     rows: list[tuple] = []
@@ -145,6 +195,13 @@ def build_fts(
                 log(f"  {i + 1:,} chunks in {time.perf_counter() - t:.0f}s ...")
         if rows:
             flush()
+        log(f"  {size:,} texts in {time.perf_counter() - t:.0f}s; FTS5 index in one pass ...")
+        conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+        conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
+        conn.execute(
+            "CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN "
+            "INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text); END"
+        )
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
@@ -154,22 +211,108 @@ def build_fts(
     return seconds, mean_chars
 
 
-def build_vectors(size: int, dimension: int, factory: str, seed: int = 0, block: int = 65_536):
-    """(qa VectorIndex, raw faiss IndexFlatIP) holding the same `size` random unit vectors."""
+class ClusteredVectors:
+    """Seeded unit vectors around size/POINTS_PER_CENTRE random centres, made a block at a
+    time (the same block is the same whatever the order); see the module docstring."""
+
+    def __init__(self, dimension: int, size: int, seed: int = 0) -> None:
+        self.dimension, self.seed = dimension, seed
+        rng = np.random.default_rng(seed)
+        n = max(1, size // POINTS_PER_CENTRE)
+        self.centres = rng.standard_normal((n, dimension), dtype=np.float32)
+        self.centres /= np.linalg.norm(self.centres, axis=1, keepdims=True)
+
+    def block(self, start: int, n: int, stream: int = 0) -> np.ndarray:
+        rng = np.random.default_rng((self.seed, stream, start))
+        v = rng.standard_normal((n, self.dimension), dtype=np.float32)
+        v *= SPREAD / math.sqrt(self.dimension)
+        v += self.centres[rng.integers(0, len(self.centres), n)]
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        return v
+
+    def queries(self, n: int) -> np.ndarray:
+        return self.block(0, n, stream=1)
+
+
+class MappedVectors:
+    """The float vectors in a file, read by id (ids 1..N are rows 0..N-1): what the lossy
+    codes are re-ranked from here, in place of SQLite's vectors table."""
+
+    def __init__(self, path: Path, size: int, dimension: int) -> None:
+        self.array = np.memmap(path, dtype=np.float32, mode="r", shape=(size, dimension))
+
+    def __call__(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.sort(np.asarray(ids, dtype=np.int64))
+        return ids, np.asarray(self.array[ids - 1])
+
+
+def build_vectors(
+    size: int,
+    dimension: int,
+    factory: str,
+    seed: int = 0,
+    block: int = 65_536,
+    workdir: Path | None = None,
+    log=log,
+):
+    """(qa VectorIndex, raw faiss IndexFlatIP or None, ClusteredVectors, seconds to build qa's
+    index, RSS MiB it added) holding the same `size` clustered vectors with ids 1..size. The
+    raw index is left out when its vectors would not fit in RAW_MAX_BYTES; lossy codes get a
+    memory-mapped float copy in `workdir` to be re-ranked from."""
     import faiss
 
-    rng = np.random.default_rng(seed)
-    layer = VectorIndex(dimension, factory)
-    raw = faiss.IndexFlatIP(dimension)
+    data = ClusteredVectors(dimension, size, seed)
+    spec = plan(factory, size)
+    raw = faiss.IndexFlatIP(dimension) if size * dimension * 4 <= RAW_MAX_BYTES else None
+    before = rss_mb()
+    t = time.perf_counter()
+    layer = VectorIndex(dimension, factory, size=size)
     if layer.needs_training():
-        raise BadInput(f"scale points need a FAISS factory without training, not {factory!r}")
+        sample = min(size, 64 * layer.index.nlist)  # vectors are drawn at random: a sample
+        layer.train(
+            np.vstack([data.block(s, min(block, sample - s)) for s in range(0, sample, block)])
+        )
+        log(f"  trained {spec} on {sample:,} vectors in {time.perf_counter() - t:.0f}s")
+    built = time.perf_counter() - t
+    mapped = None
+    if layer.lossy and workdir is not None:
+        mapped = workdir / f"vectors-{size}-{dimension}-{seed}.f32"
+        out = np.memmap(mapped, dtype=np.float32, mode="w+", shape=(size, dimension))
     for start in range(0, size, block):
         n = min(block, size - start)
-        v = rng.standard_normal((n, dimension), dtype=np.float32)
-        v /= np.linalg.norm(v, axis=1, keepdims=True)
-        layer.add(np.arange(start, start + n, dtype=np.int64), v)
-        raw.add(v)
-    return layer, raw
+        v = data.block(start, n)
+        t = time.perf_counter()
+        layer.add(np.arange(start + 1, start + n + 1, dtype=np.int64), v)
+        built += time.perf_counter() - t
+        if raw is not None:
+            raw.add(v)
+        if mapped is not None:
+            out[start : start + n] = v
+        if (start // block) % 32 == 31:
+            log(f"  {start + n:,} vectors added ...")
+    if mapped is not None:
+        out.flush()
+        del out
+        layer.fetch = MappedVectors(mapped, size, dimension)
+    return layer, raw, data, built, rss_mb() - before
+
+
+def exact_top(raw, data: ClusteredVectors, size: int, queries: np.ndarray, k: int, block=65_536):
+    """The exact top-k ids (1-based) of each query: from the raw index, else block by block."""
+    if raw is not None:
+        _, ids = raw.search(queries, k)
+        return ids + 1
+    best_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    best_i = np.zeros((len(queries), k), dtype=np.int64)
+    for start in range(0, size, block):
+        v = data.block(start, min(block, size - start))
+        s = queries @ v.T
+        ids = np.broadcast_to(np.arange(start + 1, start + len(v) + 1), s.shape)
+        all_s, all_i = np.hstack([best_s, s]), np.hstack([best_i, ids])
+        top = np.argsort(-all_s, axis=1)[:, :k]
+        best_s = np.take_along_axis(all_s, top, 1)
+        best_i = np.take_along_axis(all_i, top, 1)
+    return best_i
 
 
 def bench_scale(
@@ -183,33 +326,55 @@ def bench_scale(
     embedder=None,
     settings: Settings | None = None,
     seed: int = 0,
+    fts: bool = True,
     log=log,
 ) -> ScaleResult:
-    """qa's vector and BM25 layers versus raw FAISS and raw FTS5 at `size` chunks."""
+    """qa's vector and BM25 layers versus raw FAISS and raw FTS5 at `size` chunks, with the
+    recall of qa's (approximate) vector search against exact search. Without `fts` the
+    BM25 side is left out (a vectors-only point, e.g. 10M: its figures are NaN)."""
     setup = search_setup("scale", workdir, size, queries, repeats, corpus, embedder, settings)
     directory, corpus, settings = setup.directory, setup.corpus, setup.settings
     embedder, qs = setup.embedder, setup.questions
     depth = search_depth(k)
-    qvecs = np.asarray(embedder.embed(qs), dtype=np.float32)  # not timed
     reset_peak_rss()
+    directory.mkdir(parents=True, exist_ok=True)
 
-    log(f"scale point at {size:,} chunks (layers only): FTS5 table of corpus sentences ...")
-    chars = chunk_chars(
-        shuffled_texts(corpus, 80_000, seed + 1)[:8],
-        embedder.token_spans,
-        settings.chunk_tokens,
-        settings.chunk_overlap,
-        embedder.max_tokens,
-    )
     db = directory / "fts.sqlite"
-    fts_s, mean_chars = build_fts(db, size, corpus, chars, seed, log)
-    log(f"  built in {fts_s:.0f}s; {size:,} random unit vectors into two FAISS indexes ...")
+    fts_s, mean_chars = 0.0, math.nan
+    if fts:
+        log(f"scale point at {size:,} chunks (layers only): FTS5 table of corpus sentences ...")
+        chars = chunk_chars(
+            shuffled_texts(corpus, 80_000, seed + 1)[:8],
+            embedder.token_spans,
+            settings.chunk_tokens,
+            settings.chunk_overlap,
+            embedder.max_tokens,
+        )
+        fts_s, mean_chars = build_fts(db, size, corpus, chars, seed, log)
+        log(f"  built in {fts_s:.0f}s")
+    spec = plan(settings.faiss_factory, size)
+    log(f"  {size:,} clustered synthetic vectors into qa's VectorIndex ({spec}) ...")
     t = time.perf_counter()
-    layer, raw = build_vectors(size, embedder.dimension, settings.faiss_factory, seed)
+    layer, raw, data, ann_s, ann_mb = build_vectors(
+        size, embedder.dimension, settings.faiss_factory, seed, workdir=directory, log=log
+    )
     vectors_s = time.perf_counter() - t
-    log(f"  added in {vectors_s:.0f}s")
-    store = Store(db)
-    conn = sqlite3.connect(db, check_same_thread=False)
+    log(f"  added in {vectors_s:.0f}s (qa's index: {ann_s:.0f}s, {ann_mb:.0f} MiB)")
+    qvecs = data.queries(len(qs))
+    truth = exact_top(raw, data, size, qvecs, RECALL_K)
+    found = [[i for i, _ in layer.search(q, RECALL_K)] for q in qvecs]
+    recall = float(
+        np.mean(
+            [len(set(f) & set(t.tolist())) / RECALL_K for f, t in zip(found, truth, strict=True)]
+        )
+    )
+    log(f"  recall@{RECALL_K} against exact search: {recall:.3f}")
+    faiss_path = directory / "qa-vectors.faiss"
+    layer.save(faiss_path)
+    faiss_bytes = faiss_path.stat().st_size
+    faiss_path.unlink()
+    store = Store(db) if fts else None
+    conn = sqlite3.connect(db, check_same_thread=False) if fts else None
     resident = rss_mb()
     matches = [fts_query(q) for q in qs]
 
@@ -217,17 +382,32 @@ def bench_scale(
         if matches[i]:
             conn.execute(FTS_SQL, (matches[i], depth)).fetchall()
 
-    ops = {
-        "faiss": lambda i: raw.search(qvecs[i : i + 1], depth),
-        "vector": lambda i: layer.search(qvecs[i], depth),
-        "fts": t_fts,
-        "bm25": lambda i: store.bm25(qs[i], depth),
-    }
+    def t_hybrid(i):
+        lists = {"dense": layer.search(qvecs[i], depth), "bm25": store.bm25(qs[i], depth)}
+        ranked = fuse(lists)[:k]
+        store.chunks([cid for cid, _, _ in ranked])
+
+    ops = {"vector": lambda i: layer.search(qvecs[i], depth)}
+    if raw is not None:
+        ops["faiss"] = lambda i: raw.search(qvecs[i : i + 1], depth)
+    if fts:
+        ops.update(fts=t_fts, bm25=lambda i: store.bm25(qs[i], depth), hybrid=t_hybrid)
     try:
         med = time_rounds(ops, len(qs), repeats, warm=5, log=log)
     finally:
-        store.close()
-        conn.close()
+        if fts:
+            store.close()
+            conn.close()
+    nan = np.full(len(qs), np.nan)
+    for name in ("faiss", "fts", "bm25", "hybrid"):
+        med.setdefault(name, nan)
+    log(
+        f"  {size:,} chunks, {layer.spec}: ann_recall_at_10 {recall:.3f} (goal >= .98), "
+        f"vector_p50_ms {np.percentile(med['vector'], 50):.1f} (<= 20), hybrid_p50_ms "
+        f"{np.percentile(med['hybrid'], 50):.1f} (<= 100), bm25_p50_ms "
+        f"{np.percentile(med['bm25'], 50):.1f}, qa index build {ann_s:.0f} s, "
+        f"+{ann_mb:.0f} MiB, RSS {resident:.0f} MiB"
+    )
     return ScaleResult(
         corpus=corpus.origin,
         chunks=size,
@@ -252,4 +432,10 @@ def bench_scale(
         vector_bytes=size * embedder.dimension * 4,
         rss_mb=resident,
         peak_rss_mb=peak_rss_mb(),
+        spec=layer.spec,
+        ann_recall_at_10=recall,
+        ann_build_seconds=ann_s,
+        ann_rss_mb=ann_mb,
+        faiss_bytes=faiss_bytes,
+        hybrid_ms=Latency.of(med["hybrid"]),
     )

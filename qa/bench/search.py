@@ -17,6 +17,7 @@ vectors hold), reopen it with the real embedder, and time, per question:
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sqlite3
 import time
@@ -79,7 +80,17 @@ class SearchResult(LayerRatios):
     footprint: Footprint
     rss_mb: float  # resident memory with the model loaded and the index open and searched
     target: float = SEARCH_TARGET
+    spec: str = ""  # the FAISS structure qa built for `factory` at this size
+    ann_recall_at_10: float = math.nan  # qa's dense top 10 against exact search's
     kind: str = field(default="search", init=False)
+
+    @property
+    def vector_p50_ms(self) -> float:
+        return self.vector_ms.p50
+
+    @property
+    def hybrid_p50_ms(self) -> float:
+        return self.hybrid_ms.p50
 
     @property
     def ratio_p50(self) -> float:
@@ -110,6 +121,8 @@ class SearchResult(LayerRatios):
             ratio_full_p50=self.ratio_full_p50,
             ratio_full_p95=self.ratio_full_p95,
             **self.layer_ratios(),
+            vector_p50_ms=self.vector_p50_ms,
+            hybrid_p50_ms=self.hybrid_p50_ms,
             passed=self.passed,
         )
         return d
@@ -255,6 +268,18 @@ def bench_search(
     raw = raw_flat(stored_vectors(index_dir))
     layer = VectorIndex.load(faiss_file(index_dir), settings.faiss_factory)
     store = Store(database_of(index_dir))
+    layer.fetch = store.vectors_for
+    _, truth = raw.search(qvecs, 10)
+    ids = np.sort(store.vector_ids())  # the raw index's positions, in chunk-id order
+    recall = float(
+        np.mean(
+            [
+                len({i for i, _ in layer.search(q, 10)} & set(ids[t].tolist())) / 10
+                for q, t in zip(qvecs, truth, strict=True)
+            ]
+        )
+    )
+    log(f"  qa's FAISS index is {layer.spec}: recall@10 against exact search {recall:.3f}")
     conn = sqlite3.connect(database_of(index_dir), check_same_thread=False)
     matches = [fts_query(q) for q in qs]
 
@@ -304,4 +329,6 @@ def bench_search(
         hybrid_full_ms=Latency.of(med["full"]),
         footprint=footprint(index_dir, n_chunks, build_peak),
         rss_mb=resident,
+        spec=layer.spec,
+        ann_recall_at_10=recall,
     )

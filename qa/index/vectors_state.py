@@ -5,18 +5,30 @@ The FAISS object must hold exactly the store's vector ids. After another writer'
 catches up from the changed ids only; without a usable file for the current generation it is
 rebuilt from the stored vectors (no re-embedding) and saved when no one is writing. Every
 fallback to a rebuild is logged with its reason.
+
+Approximate structures (see `qa.index.vectors`) are updated in place. After a write, while
+it still holds the write lock, the writer saves the vectors (`_save_vectors`); if by then the
+configured factory means another structure at the new size (e.g. `auto` crossing ANN_MIN),
+or an HNSW graph holds too many tombstones, the structure is rebuilt from the stored
+vectors through a second, read-only database connection, outside the in-process lock, so
+searches go on with the old one until the new one is swapped in. The factory is the
+manifest's: a different `QA_FAISS_FACTORY` takes effect on `qa index --rebuild` (a
+one-line notice says so).
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from qa.errors import IndexCorrupt, IndexLocked
 from qa.index import manifest as mf
-from qa.index.vectors import VectorIndex
+from qa.index.store import database_error
+from qa.index.vectors import VectorIndex, plan, should_reshape
 
 log = logging.getLogger("qa.index.core")
 
@@ -41,14 +53,33 @@ class Vectors:
                     self._generation = generation
                     return self._vectors
                 factory = self.manifest.get("faiss_factory", "Flat")
+                self._factory_notice(factory)
                 vectors = self._load_vectors(self._vectors_path(generation), factory)
                 rebuilt = vectors is None
                 if rebuilt:
                     vectors = self._rebuild_vectors(factory)
+            vectors.fetch = self.store.vectors_for
             self._vectors, self._generation = vectors, generation
             if rebuilt:
                 self._save_if_idle(vectors, generation)
             return vectors
+
+    def _factory_notice(self, factory: str) -> None:
+        """Say once per database that a configured factory other than the index's is not
+        used until a rebuild (the default, `auto`, says nothing)."""
+        wanted = self.settings.faiss_factory
+        noticed = getattr(self, "_noticed", None)
+        if wanted in (factory, "auto") or noticed == self.manifest.get("id"):
+            return
+        self._noticed = self.manifest.get("id")
+        log.warning(
+            "QA_FAISS_FACTORY=%s is not used: %s/ was built with %s; it takes effect on "
+            "`qa index --rebuild --index %s`",
+            wanted,
+            self.directory,
+            factory,
+            self.directory,
+        )
 
     def _catch_up(self, vectors: VectorIndex) -> bool:
         """Apply another writer's commits to `vectors`: remove the ids that are gone, add the
@@ -81,17 +112,26 @@ class Vectors:
             log.warning("cannot load %s (%s): rebuilding it from the stored vectors", path, exc)
             return None
         dimension = self.manifest.get("embedder", {}).get("dimension")
-        if vectors.dimension != dimension or vectors.ntotal != self.store.count_chunks():
+        if vectors.dimension != dimension:
             log.warning("%s does not match the database: rebuilding it", path)
             return None
-        if not np.array_equal(np.sort(vectors.ids()), self.store.vector_ids()):
+        stored = self.store.vector_ids()
+        # HNSW files hold the removed ids too (tombstones); any other extra id is a mismatch
+        extra = vectors.adopt_tombstones(stored)
+        if (len(extra) and vectors.kind != "hnsw") or vectors.ntotal != len(stored):
+            log.warning("%s does not match the database: rebuilding it", path)
+            return None
+        if not np.array_equal(np.sort(vectors.ids()), stored):
             log.warning("%s holds other ids than the database: rebuilding it", path)
             return None
         return vectors
 
-    def _rebuild_vectors(self, factory: str) -> VectorIndex:
-        vectors = VectorIndex(self.manifest["embedder"]["dimension"], factory)
-        batches = list(self.store.iter_vectors())
+    def _rebuild_vectors(self, factory: str, batches=None) -> VectorIndex:
+        """A new FAISS structure of the stored vectors (from `batches` if given, else read
+        through the shared connection), of the kind `factory` means at their number."""
+        batches = list(self.store.iter_vectors() if batches is None else batches)
+        size = sum(len(ids) for ids, _ in batches)
+        vectors = VectorIndex(self.manifest["embedder"]["dimension"], factory, size=size)
         if vectors.needs_training() and batches:
             vectors.train(np.vstack([v for _, v in batches]))
         for ids, vecs in batches:
@@ -101,6 +141,7 @@ class Vectors:
                     f"{mf.rebuild_hint(self.directory)}"
                 )
             vectors.add(ids, vecs)
+        vectors.fetch = self.store.vectors_for
         return vectors
 
     def _save_if_idle(self, vectors: VectorIndex, generation: int) -> None:
@@ -118,12 +159,60 @@ class Vectors:
             self._writing.release()
 
     def _save_vectors(self) -> None:
-        """Write the current vectors to disk (the caller holds the write lock)."""
+        """Write the current vectors to disk (the caller holds the write lock), first
+        rebuilding them if their structure no longer fits (see the module docstring)."""
         with self._lock:
             generation = self.store.generation()
             vectors = self._current_vectors()
+            factory = self.manifest.get("faiss_factory", "Flat")
+            target = plan(factory, vectors.ntotal)
+            reshape = should_reshape(vectors.spec, target, vectors.ntotal)
+            compact = vectors.kind == "hnsw" and vectors.needs_compaction()
+        if reshape or compact:
+            why = (
+                f"{vectors.deleted_share:.0%} of its vectors removed"
+                if compact and not reshape
+                else f"{vectors.ntotal:,} vectors"
+            )
+            log.info("rebuilding the FAISS index as %s (%s)", target, why)
+            # outside the lock: searches go on with the old structure meanwhile; no other
+            # writer can commit (the caller holds the write lock)
+            new = self._rebuild_vectors(factory, self._read_vectors(generation))
+            with self._lock:
+                if self.store.generation() == generation:
+                    self._vectors = vectors = new
         # outside the lock: searching reads the same object, and nothing else writes it
         self._write_vectors(vectors, generation)
+
+    def _read_vectors(self, generation: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The stored (ids, vectors) through a read-only connection of its own (the shared
+        one serves searches meanwhile); SQLite errors become the store's one-line errors."""
+        try:
+            yield from self._read_vectors_from(generation)
+        except sqlite3.Error as exc:
+            raise database_error(self.store.path, exc) from exc
+
+    def _read_vectors_from(self, generation: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        conn = sqlite3.connect(f"file:{self.store.path}?mode=ro", uri=True)
+        try:
+            conn.execute("BEGIN")
+            row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+            if int(row[0]) != generation:  # cannot happen under the write lock
+                raise IndexCorrupt(f"{self.store.path} changed while its vectors were read")
+            last = -1
+            while True:
+                rows = conn.execute(
+                    "SELECT chunk_id, vector FROM vectors WHERE chunk_id > ? "
+                    "ORDER BY chunk_id LIMIT 8192",
+                    (last,),
+                ).fetchall()
+                if not rows:
+                    return
+                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                yield ids, np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+                last = int(ids[-1])
+        finally:
+            conn.close()
 
     def _write_vectors(self, vectors: VectorIndex, generation: int) -> None:
         """Save the vectors of `generation` and delete this database's older FAISS files."""
