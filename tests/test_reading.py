@@ -12,7 +12,7 @@ from qa.answer.pipeline import Options
 from qa.answer.reading import is_yes_no
 from qa.models.reader import Reading, SentenceScore
 
-READER_EVIDENCE = Options(reader_evidence=True)
+READER_EVIDENCE = Options(evidence="reader")
 
 
 class FakeReader:

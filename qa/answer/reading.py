@@ -86,7 +86,7 @@ def read(
     ranked = tuple(sorted(best.values(), key=lambda s: (-s.score, s.rank, s.start)))
     short = None
     if best_reading is not None:
-        short = _short(question, *best_reading, ranked[0], text_of, yes_no_min)
+        short = short_from(question, *best_reading, ranked[0], text_of, yes_no_min)
     return Read(ranked, ranked[0].score, short)
 
 
@@ -106,10 +106,12 @@ def short_in(
     passage = text_of(hit.source)[hit.start : hit.end]
     span = (sentence.start - hit.start, sentence.end - hit.start)
     (reading,) = reader.read(question, [(passage, [span])])
-    return _short(question, hit, reading, sentence, text_of, yes_no_min)
+    return short_from(question, hit, reading, sentence, text_of, yes_no_min)
 
 
-def _short(question, hit, reading, sentence, text_of, yes_no_min: float) -> Short | None:
+def short_from(question, hit, reading, sentence, text_of, yes_no_min: float) -> Short | None:
+    """The short answer of `reading` (of `hit`) if it lies in `sentence`: yes/no for a
+    yes/no question (when confident enough), else the span."""
     if is_yes_no(question):
         p = max(reading.p_yes, reading.p_no)
         if p >= yes_no_min:

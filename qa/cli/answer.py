@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from qa.records import locator_label
+
 
 def add_commands(command, index_option) -> None:
     def answer_options(p: argparse.ArgumentParser) -> None:
@@ -122,8 +124,8 @@ def _finish(answer, streamed: str) -> None:
         print("\nSources:")
     for c in answer.citations:
         where = f"{c.source}:{c.start}-{c.end}"
-        if c.page is not None:
-            where += f" (page {c.page})"
+        if located := locator_label(c.locator, c.page):
+            where += f" ({located})"
         print(f"[{c.n}] {where}")
         quote = " ".join(c.quote.split())
         print(textwrap.fill(f"“{quote}”", 100, initial_indent="    ", subsequent_indent="    "))
@@ -278,6 +280,21 @@ def _doctor(args) -> int:
             )
         except Exception as exc:
             r.fail("reader", f"{exc}")
+        else:
+            from qa.answer.combine import FILE_NAME, Combiner
+
+            try:
+                scorer = Combiner.load(reader.folder)
+                if scorer.manifest.get("reader_weights_sha256") != m.get("weights_sha256"):
+                    r.fail(
+                        str(reader.folder / FILE_NAME),
+                        "fitted for other reader weights: run `qa train combiner`",
+                    )
+                else:
+                    t = scorer.thresholds.get("answer")
+                    r.ok(str(reader.folder / FILE_NAME), f"evidence scorer, refuses below {t}")
+            except Exception as exc:
+                r.warn("evidence scorer", f"{exc} (answers use the heuristics to choose)")
 
     print("index")
     try:

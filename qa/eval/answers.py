@@ -45,7 +45,9 @@ VARIANTS: dict[str, dict] = {
     "grammar": {"grammar": True},
     "no-fallback": {"fallback": False},
     "short-ungated": {"short_min": 0.0},  # every short answer shown: to calibrate the gate
-    "reader-evidence": {"reader_evidence": True},  # the reader chooses and refuses
+    "heuristic-evidence": {"evidence": "heuristic"},  # similarity heuristics choose and refuse
+    "learned-evidence": {"evidence": "learned"},  # the fitted evidence scorer (combiner.json)
+    "reader-evidence": {"evidence": "reader"},  # the reader alone chooses and refuses
 }
 
 

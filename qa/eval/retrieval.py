@@ -220,6 +220,7 @@ def settings_key(dataset: Dataset, settings: Settings) -> str:
                 settings.chunk_tokens,
                 settings.chunk_overlap,
                 settings.faiss_factory,
+                settings.build_backend(),
             ]
         ).encode()
     )

@@ -14,7 +14,8 @@ from qa import config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Sub-commands `reader` (train and export) and `eval` (test-part figures)."""
+    """Sub-commands `reader` (train and export), `combiner` (fit the evidence scorer) and
+    `eval` (test-part figures)."""
     from qa.train.reader import TrainConfig
 
     d = TrainConfig()
@@ -27,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--epochs", type=float, default=d.epochs)
     r.add_argument("--squad-questions", type=int, default=d.squad_questions)
     r.add_argument("--support-questions", type=int, default=d.support_questions)
+    r.add_argument(
+        "--yes-no-share",
+        type=float,
+        default=d.yes_no_share,
+        help="share of SQuAD questions also asked as yes/no questions",
+    )
     r.add_argument("--batch-size", type=int, default=d.batch_size)
     r.add_argument("--max-length", type=int, default=d.max_length)
     r.add_argument(
@@ -39,6 +46,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--seed", type=int, default=d.seed)
     r.add_argument("--init", type=Path, default=None, help="continue from this reader folder")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    c = sub.add_parser(
+        "combiner",
+        help="fit the evidence scorer over the reader's signals (combiner.json beside it; "
+        "about 15 min on 2 cores)",
+    )
+    c.add_argument(
+        "--reader", type=Path, default=None, help="reader folder (default: models/reader)"
+    )
+    c.add_argument("--squad-questions", type=int, default=400)
+    c.add_argument("--clapnq-questions", type=int, default=None)
+    c.add_argument("--calib-questions", type=int, default=200)
+    c.add_argument("--seed", type=int, default=17)
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
     e = sub.add_parser("eval", help="measure a reader on the test part of the split")
     e.add_argument(
         "--model", type=Path, default=None, help="reader folder (default: models/reader)"
@@ -67,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             epochs=args.epochs,
             squad_questions=args.squad_questions,
             support_questions=args.support_questions,
+            yes_no_share=args.yes_no_share,
             batch_size=args.batch_size,
             max_length=args.max_length,
             max_minutes=args.max_minutes,
@@ -85,6 +106,23 @@ def main(argv: list[str] | None = None) -> int:
                 indent=2,
             )
         )
+        return 0
+    if args.what == "combiner":
+        from qa.train.combiner import CombinerConfig
+        from qa.train.combiner import train as fit
+
+        record = fit(
+            CombinerConfig(
+                reader=args.reader,
+                squad_questions=args.squad_questions,
+                clapnq_questions=args.clapnq_questions,
+                calib_questions=args.calib_questions,
+                seed=args.seed,
+                progress=not args.quiet,
+            )
+        )
+        keys = ("thresholds", "calibration_figures", "seconds")
+        print(json.dumps({k: record[k] for k in keys}, indent=2))
         return 0
     from qa.models.reader import default_reader_path
     from qa.train.evaluate import test_report

@@ -89,12 +89,20 @@ def declarative(question: str, answer: str) -> str:
 
 
 def squad_examples(
-    part: str, rng: random.Random, negatives: int = 1, window_share: float = 0.0, data_dir=None
+    part: str,
+    rng: random.Random,
+    negatives: int = 1,
+    window_share: float = 0.0,
+    data_dir=None,
+    yes_no_share: float = 0.0,
 ):
     """(reading examples, support examples) for SQuAD questions of `part`. A `window_share`
     of the questions is read against a window of 2-3 sentences around the gold one instead of
     the whole paragraph: a third of the tokens, so more questions (and answer spans) fit in
-    the training time; whole other paragraphs remain the negatives."""
+    the training time; whole other paragraphs remain the negatives. A `yes_no_share` of the
+    questions is also asked as a yes/no question (`yes_no_question`): with its own answer
+    (yes) or, half the time, with another question's answer from the same article (no); the
+    gold sentence settles either."""
     ds = load_dataset("squad", data_dir)
     parts = split.squad_parts(data_dir)
     by_pid = {p.pid: p for p in ds.passages}
@@ -103,8 +111,10 @@ def squad_examples(
         article[p.title].append(p.pid)
     sentences = {p.pid: tuple(split_sentences(p.text)) for p in ds.passages}
     by_paragraph: dict[str, list] = defaultdict(list)
+    answers_of: dict[str, list[str]] = defaultdict(list)  # article title -> answer texts
     for q in ds.questions:
         by_paragraph[q.relevant[0]].append(q)
+        answers_of[by_pid[q.relevant[0]].title].append(q.answers[0])
     read, support = [], []
     for q in ds.questions:
         pid = q.relevant[0]
@@ -129,7 +139,43 @@ def squad_examples(
                 )
             )
         support += _support_pairs(q, p.text, sents, labels, by_paragraph[pid], rng)
+        if yes_no_share and 1.0 in labels and rng.random() < yes_no_share:
+            yn = _yes_no(q, p.text, sents, labels, answers_of[p.title], rng)
+            if yn is not None:
+                read.append(yn)
     return read, support
+
+
+# "Who/What" directly followed by a verb: the answer can take the wh-word's place.
+_WH_VERB = re.compile(
+    r"^\s*(?:who|what)\s+(?=(?:is|was|are|were|has|had|have|can|could|will|would|\w+ed)\b)",
+    re.I,
+)
+
+
+def yes_no_question(question: str, answer: str) -> str | None:
+    """A who/what question and an answer as a yes/no question ("Who founded Ford?" + "Henry
+    Ford" -> "Is it true that Henry Ford founded Ford?"), or None for other questions."""
+    q = question.strip().rstrip("?").strip()
+    m = _WH_VERB.match(q)
+    if not m or not q[m.end() :]:
+        return None
+    return f"Is it true that {answer} {q[m.end() :]}?"
+
+
+def _yes_no(q, text, sents, labels, article_answers, rng) -> Example | None:
+    gold = labels.index(1.0)
+    sentence = text[sents[gold][0] : sents[gold][1]].lower()
+    wrong = [
+        a
+        for a in article_answers
+        if a.lower() not in sentence and not any(g.lower() in a.lower() for g in q.answers)
+    ]
+    no = bool(wrong) and rng.random() < 0.5
+    question = yes_no_question(q.text, rng.choice(wrong) if no else q.answers[0])
+    if question is None:
+        return None
+    return Example("squad-yn", question, text, sents, labels, yes_no=int(no), qid=q.qid)
 
 
 def _window(q, text, sents, labels, answer, rng) -> Example:

@@ -34,6 +34,7 @@ class TrainConfig:
     squad_questions: int = 5000
     negatives: int = 1
     window_share: float = 0.4
+    yes_no_share: float = 0.0  # SQuAD questions also asked as yes/no (data.squad_examples)
     clapnq_repeat: int = 6  # the CLAPnq train slice is small (204 questions)
     scifact: bool = True
     support_questions: int = 1500  # SQuAD questions whose claim-support pairs are used
@@ -80,7 +81,7 @@ def build_examples(cfg: TrainConfig) -> tuple[list[data.Example], dict[str, int]
     """The training examples, shuffled with the seed; and their counts by source."""
     rng = random.Random(cfg.seed)
     squad_read, squad_support = data.squad_examples(
-        split.TRAIN, rng, cfg.negatives, cfg.window_share
+        split.TRAIN, rng, cfg.negatives, cfg.window_share, yes_no_share=cfg.yes_no_share
     )
     qids = sorted({e.qid for e in squad_read})
     keep = set(rng.sample(qids, min(cfg.squad_questions, len(qids))))
