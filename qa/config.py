@@ -8,6 +8,7 @@ telemetry off: `qa` never contacts a model hub.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -30,6 +31,16 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 K_MAX = 50  # passages one answer or search may ask for
 MAX_TEMPERATURE = 2.0  # llama.cpp samples above this, but answers are noise by then
 DEFAULT_MAX_UPLOAD_MB = 50.0  # per uploaded file, in the browser chat
+# QA_FAISS_FACTORY: "auto" (exact below a size, approximate above: qa.index.vectors), "Flat",
+# "HNSW<M>" / "HNSW<M>,SQ8", or "IVF[<lists>],Flat|SQ8|PQ<parts>"
+FAISS_FACTORY_RE = re.compile(
+    r"^(auto|Flat|HNSW([1-9][0-9]*)(,Flat|,SQ8)?|IVF([1-9][0-9]*)?,(Flat|SQ8|PQ[1-9][0-9]*))$"
+)
+# Embedder backends: torch (sentence-transformers fp32), onnx (ONNX Runtime, int8-quantized
+# export), onnx-fp32 (the export unquantized). "auto": an existing index's own backend, the
+# measured default for a new one (README "Measured": qa bench index, qa eval).
+EMBED_BACKENDS = ("torch", "onnx", "onnx-fp32")
+DEFAULT_EMBED_BACKEND = "onnx"
 
 
 def default_model_path() -> Path:
@@ -69,6 +80,9 @@ _ENV = {
     "auth": ("QA_AUTH", str),
     "api_key": ("QA_API_KEY", str),
     "reader": ("QA_READER", str),
+    "ocr": ("QA_OCR", lambda raw: raw.strip().lower() not in ("0", "false", "no", "off")),
+    "embed_backend": ("QA_EMBED_BACKEND", str),
+    "reader_backend": ("QA_READER_BACKEND", str),
 }
 
 
@@ -80,6 +94,8 @@ class Settings:
     chunk_overlap: int = 32
     k: int = 5
     fusion: str = "weighted"
+    # "Flat" (exact) by default: `auto` switches to IVF above 100k vectors, but its recall@10
+    # measured 0.66 at 1M (`qa bench search --sizes 1000000`, goal 0.98), so it is opt-in.
     faiss_factory: str = "Flat"
     model: Path = field(default_factory=default_model_path)
     n_ctx: int = 2048
@@ -108,6 +124,14 @@ class Settings:
     # The trained reader that chooses evidence, refuses and gives short answers: "default"
     # (models/reader/), a folder, or "off" (similarity heuristics instead; for comparison).
     reader: str = "default"
+    # OCR (Tesseract) of scanned PDF pages and images when indexing: QA_OCR=0 or --no-ocr
+    # turns it off (qa.ingest.ocr reads QA_OCR, so loader processes see it too)
+    ocr: bool = True
+    # The embedder backend (see EMBED_BACKENDS); "auto": what the index was built with.
+    embed_backend: str = "auto"
+    # How the trained reader runs: "torch" (qa.models.reader) or "onnx" (its network exported
+    # to ONNX Runtime, qa.models.onnx_reader: no torch in the process).
+    reader_backend: str = "torch"
 
     def __post_init__(self) -> None:
         def bad(var: str, message: str) -> BadInput:
@@ -129,6 +153,13 @@ class Settings:
             raise bad("QA_MODE", f"answer mode must be 'llm' or 'extractive', got {self.mode!r}")
         if self.fusion not in ("rrf", "weighted"):
             raise bad("QA_FUSION", f"fusion must be 'rrf' or 'weighted', got {self.fusion!r}")
+        m = FAISS_FACTORY_RE.match(self.faiss_factory)
+        if m is None or not 4 <= int(m.group(2) or 32) <= 128:
+            raise bad(
+                "QA_FAISS_FACTORY",
+                f"unknown FAISS index type {self.faiss_factory!r}: use auto, Flat, HNSW32, "
+                "HNSW32,SQ8, IVF,Flat, IVF4096,SQ8 or IVF,PQ48 (HNSW links 4-128)",
+            )
         if not 0.0 <= self.temperature <= MAX_TEMPERATURE:
             raise bad(
                 "QA_TEMPERATURE",
@@ -158,6 +189,17 @@ class Settings:
                 "QA_MAX_UPLOAD_MB",
                 f"the upload size limit must be positive, got {self.max_upload_mb} MB",
             )
+        if self.embed_backend not in ("auto", *EMBED_BACKENDS):
+            raise bad(
+                "QA_EMBED_BACKEND",
+                f"the embedder backend must be one of auto, {', '.join(EMBED_BACKENDS)}; "
+                f"got {self.embed_backend!r}",
+            )
+        if self.reader_backend not in ("torch", "onnx"):
+            raise bad(
+                "QA_READER_BACKEND",
+                f"the reader backend must be 'torch' or 'onnx', got {self.reader_backend!r}",
+            )
         if not str(self.reader).strip():
             raise bad("QA_READER", "the reader must be 'default', 'off' or a folder")
         if self.auth is not None:
@@ -177,6 +219,10 @@ class Settings:
                     "QA_API_KEY",
                     "the API key must be non-empty printable ASCII without spaces",
                 )
+
+    def build_backend(self) -> str:
+        """The backend a new index is built with: the configured one, or the default."""
+        return DEFAULT_EMBED_BACKEND if self.embed_backend == "auto" else self.embed_backend
 
     def login(self) -> tuple[str, str] | None:
         """The chat login as (user, password), or None."""

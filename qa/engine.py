@@ -139,6 +139,14 @@ class Engine:
         are read and embedded; files gone from under `paths` are dropped unless `add_only`.
         With `rebuild`, build everything again and switch to it atomically (the old index
         serves readers until then, and stays if the rebuild fails)."""
+        if not self.settings.ocr:  # Settings(ocr=False) / QA_OCR=0: no OCR in this run
+            from qa.ingest import ocr
+
+            with ocr.configured(enabled=False):
+                return self._index_files(paths, rebuild, add_only, progress)
+        return self._index_files(paths, rebuild, add_only, progress)
+
+    def _index_files(self, paths, rebuild: bool, add_only: bool, progress) -> IndexReport:
         from qa.index.rebuild import rebuild as rebuild_index
 
         paths = [Path(p) for p in paths] if paths else []
@@ -146,7 +154,11 @@ class Engine:
             if not path.exists():
                 raise BadInput(f"no such file or folder: {path}")
         if rebuild:
-            embedder = self._index.embedder if self._index is not None else None
+            from qa.models.embedder import embedder_for_build
+
+            embedder = embedder_for_build(
+                self.settings, self._index.embedder if self._index is not None else None
+            )
             report = rebuild_index(
                 self.index_dir, paths, settings=self.settings, embedder=embedder, progress=progress
             )

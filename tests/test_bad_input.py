@@ -303,7 +303,7 @@ def check_cli_output(corpus: Corpus, out: str) -> None:
         shown = f"  failed {display(escaped(source(corpus, rel)))}: "
         mine = [line for line in failed if line.startswith(shown)]
         assert len(mine) == 1 and reason in mine[0], (rel, failed)
-    assert any(line.startswith("  skipped docs/photo.png: unsupported") for line in lines)
+    assert any(line.startswith("  skipped docs/archive.7z: unsupported") for line in lines)
     assert f"{len(corpus.good)} added" in out
 
 
@@ -322,7 +322,7 @@ def test_bad_corpus_through_the_cli_with_the_real_embedder(tmp_path):
         (corpus.root / rel).unlink()
     again = run_cli(["index", "docs"], tmp_path, fake=False)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "failed" not in again.stdout and "skipped docs/photo.png" in again.stdout
+    assert "failed" not in again.stdout and "skipped docs/archive.7z" in again.stdout
 
 
 @pytest.mark.slow

@@ -57,7 +57,16 @@ def test_ask_json_has_exact_offsets(workdir, mode):
     assert result["refused"] is False
     check_citations(result, workdir)
     assert any("completely false" in c["quote"] for c in result["citations"])
-    assert set(result["citations"][0]) == {"n", "source", "start", "end", "page", "quote"}
+    assert set(result["citations"][0]) == {
+        "n",
+        "source",
+        "start",
+        "end",
+        "page",
+        "locator",
+        "quote",
+    }
+    assert result["citations"][0]["locator"] is None  # a .txt file: no page, slide or row
 
 
 def test_ask_streams_then_lists_sources(workdir):

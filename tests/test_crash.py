@@ -357,7 +357,7 @@ def test_a_damaged_or_missing_index_file_is_a_clear_error_naming_the_rebuild(
     # the command it names repairs the index
     from qa import cli
 
-    monkeypatch.setattr("qa.index.core.get_embedder", lambda name=None: FakeEmbedder())
+    monkeypatch.setattr("qa.index.core.get_embedder", lambda *a, **k: FakeEmbedder())
     monkeypatch.chdir(docs.parent)
     code = cli.main(["index", "--rebuild", "--index", str(settings.index_dir), str(docs)])
     assert code == 0, capsys.readouterr()

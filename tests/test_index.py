@@ -133,12 +133,17 @@ def test_remove_document_and_folder(docs, settings, fake_embedder):
 
 
 def test_unsupported_and_unreadable_files_are_skipped_with_reasons(docs, settings, fake_embedder):
-    (docs / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    (docs / "archive.7z").write_bytes(b"7z\xbc\xaf\x27\x1c" + bytes(100))
+    (docs / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))  # PNG is OCRed now
     (docs / "fake.pdf").write_bytes(b"this is not a pdf")
     index = Index.open(settings.index_dir, settings=settings, embedder=fake_embedder, create=True)
     report = index.sync([docs])
     reasons = {s.source: s.reason for s in report.skipped}
-    assert "unsupported" in reasons["docs/photo.png"]
+    failed = {s.source: s.failed for s in report.skipped}
+    assert "unsupported" in reasons["docs/archive.7z"] and not failed["docs/archive.7z"]
+    assert reasons["docs/photo.png"].startswith("corrupt or unreadable PNG image")
+    assert "0x" not in reasons["docs/photo.png"]  # no object address in the reason
+    assert failed["docs/photo.png"]
     assert "docs/fake.pdf" in reasons
     assert len(report.added) == 3
 
@@ -163,6 +168,22 @@ def test_manifest_mismatch_says_how_to_rebuild(docs, settings, fake_embedder):
     manifest.write_text(json.dumps(data))
     with pytest.raises(IndexMismatch, match="format 99.*--rebuild"):
         Index.open(settings.index_dir, settings=settings, embedder=fake_embedder)
+
+
+def test_the_backend_is_recorded_and_an_embedder_naming_another_is_refused(docs, settings):
+    class OnBackend(FakeEmbedder):
+        def __init__(self, backend):
+            super().__init__()
+            self.backend = backend
+
+    build(docs, settings, OnBackend("onnx")).close()
+    manifest = json.loads((settings.index_dir / "manifest.json").read_text())
+    assert manifest["embedder"]["backend"] == "onnx"
+    Index.open(settings.index_dir, settings=settings, embedder=OnBackend("onnx")).close()
+    with pytest.raises(IndexMismatch, match="built with the 'onnx' embedder backend, not 'torch'"):
+        Index.open(settings.index_dir, settings=settings, embedder=OnBackend("torch"))
+    # an embedder given explicitly that names no backend (a custom one) is taken at its word
+    Index.open(settings.index_dir, settings=settings, embedder=FakeEmbedder()).close()
 
 
 def test_chunking_settings_come_from_the_manifest(docs, settings, fake_embedder):

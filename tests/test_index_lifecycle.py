@@ -37,7 +37,7 @@ def test_cli_rebuild_without_path_rebuilds_what_the_index_was_built_from(
     into X, because the rebuild cleared the index before reading its roots."""
     from qa import cli
 
-    monkeypatch.setattr("qa.index.core.get_embedder", lambda name=None: FakeEmbedder())
+    monkeypatch.setattr("qa.index.core.get_embedder", lambda *a, **k: FakeEmbedder())
     monkeypatch.chdir(tmp_path)
     x = tmp_path / "X"
     assert cli.main(["index", str(docs), "--index", str(x)]) == 0

@@ -142,7 +142,7 @@ def test_a_failed_page_is_in_the_index_report_and_the_cli_summary(monkeypatch, t
         return extract(self, *args, **kwargs)
 
     monkeypatch.setattr(PageObject, "extract_text", flaky)
-    monkeypatch.setattr("qa.index.core.get_embedder", lambda name=None: FakeEmbedder())
+    monkeypatch.setattr("qa.index.core.get_embedder", lambda *a, **k: FakeEmbedder())
     (tmp_path / "docs").mkdir()
     shutil.copy(FIXTURES / "sample.pdf", tmp_path / "docs" / "sample.pdf")
     assert cli.main(["index", str(tmp_path / "docs"), "--index", str(tmp_path / "ix")]) == 0

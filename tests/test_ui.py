@@ -430,20 +430,20 @@ def test_upload_reports_each_file_and_indexes_incrementally(fake_app, tmp_path):
     incoming = tmp_path / "incoming"
     incoming.mkdir()
     (incoming / "owls.txt").write_text("Owls hunt at night. Barn owls nest in old barns.")
-    (incoming / "data.csv").write_text("a,b\n1,2\n")
+    (incoming / "data.7z").write_bytes(b"7z\xbc\xaf\x27\x1c")
     (incoming / "huge.txt").write_text("x" * 5000)  # the fixture's cap is 1000 bytes
     (incoming / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
-    files = [incoming / n for n in ("owls.txt", "data.csv", "huge.txt", "broken.pdf")]
+    files = [incoming / n for n in ("owls.txt", "data.7z", "huge.txt", "broken.pdf")]
     calls = []
     out = fake_app.upload(files, progress=lambda *a, **k: calls.append((a, k)))
     rows = dict(re.findall(r"<td>([^<]+)</td><td class=\"qa-outcome\">(\w+)</td>", out))
     assert rows == {
         "owls.txt": "indexed",
-        "data.csv": "skipped",
+        "data.7z": "skipped",
         "huge.txt": "refused",
         "broken.pdf": "failed",
     }
-    assert "too large" in out and "unsupported file type .csv" in out
+    assert "too large" in out and "unsupported file type .7z" in out
     assert calls, "progress was reported"
     sources = fake_app.document_sources()
     assert "uploads/owls.txt" in sources and "uploads/broken.pdf" not in sources

@@ -213,7 +213,7 @@ def retrieve(
     query: str,
     k: int,
     reader=None,
-    evidence: str = "learned",
+    evidence: str = "heuristic",
     short_min: float | None = None,
 ) -> Evidence:
     """Search, then rank the passages' sentences and say how likely the best one answers.

@@ -20,8 +20,9 @@ from qa.errors import BadInput, QAError
 EPILOG = f"""\
 what each measures (every figure a median of repeats, shown against the raw library
 measured in the same run; model loading excluded):
-  index   Index.build (load, chunk, embed, SQLite, FAISS) vs SentenceTransformer.encode of
-          the same chunks: chunks/s, target >= 0.85x; index bytes per chunk, peak RSS.
+  index   Index.build (load, chunk, embed, SQLite, FAISS) on each backend (--backends) vs
+          raw torch SentenceTransformer.encode of the same chunks, equal thread counts:
+          chunks/s, target >= 2x for the default backend; index bytes per chunk, peak RSS.
   search  per size: an index of N chunks of SQuAD text built by qa (random vectors), then
           Index.search(k=5, hybrid) vs raw faiss IndexFlatIP + raw FTS5 bm25 query,
           p50/p95 ms, target <= 1.5x; also qa's VectorIndex.search and Store.bm25 alone.
@@ -32,6 +33,14 @@ measured in the same run; model loading excluded):
   ask     qa.ask vs raw llama-cpp-python create_completion on the prompt qa.ask builds:
           time to first token, tokens/s (target >= 0.9x); second turn with/without the
           prompt cache; latency split.
+  start   per backend, fresh processes on the sample corpus: `qa search` / `qa ask` wall time
+          (target <= 2 s), whether torch was imported, `qa serve` launch to first chat
+          answer; peak RSS of `qa index` and `qa serve`; bare `python -c pass` for reference.
+  corpus  `qa index` of a real folder (--corpus DIR, e.g. python3.11-doc's HTML) on each
+          backend: files/s, chunks/s, total seconds.
+  ocr     pages of known text drawn with Pillow at 4/6/8/12/16 pt (300 dpi), as PNG and an
+          image-only PDF, read back by qa's loaders (Tesseract): character error rate and
+          pages/s.
   all     index, search (default sizes {",".join(map(str, DEFAULT_SIZES))}) and ask, then one
           summary table.
 
@@ -45,7 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("what", choices=("index", "search", "ask", "all"), help="what to measure")
+    p.add_argument(
+        "what",
+        choices=("index", "search", "ask", "start", "corpus", "ocr", "all"),
+        help="what to measure",
+    )
+    p.add_argument(
+        "--backends",
+        default="torch,onnx",
+        help="embedder backends for index, start and corpus, comma-separated (default torch,onnx)",
+    )
     p.add_argument(
         "--repeats",
         type=int,
@@ -76,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="split the text into this many files (default: one per article)",
     )
+
+    g = p.add_argument_group("corpus")
+    g.add_argument("--corpus", type=Path, default=None, help="the folder to index")
+    g.add_argument("--max-files", type=int, default=None, help="only its first N files")
 
     g = p.add_argument_group("search")
     g.add_argument(
@@ -133,7 +155,30 @@ def run(args: argparse.Namespace) -> list[Result]:
         if not args.json:
             print(("\n" if results else "") + text, flush=True)
 
+    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
     try:
+        if what == "ocr":
+            from qa.bench.ocr import bench_ocr, format_ocr
+
+            r = bench_ocr(workdir, repeats=args.repeats or 1)
+            show(format_ocr(r))
+            return [r]
+        if what == "corpus":
+            from qa.bench.corpus import bench_corpus, format_corpus
+
+            if args.corpus is None:
+                raise BadInput("qa bench corpus needs --corpus DIR")
+            r = bench_corpus(args.corpus, workdir, backends=backends, max_files=args.max_files)
+            show(format_corpus(r))
+            return [r]
+        if what in ("start", "all"):
+            from qa.bench.coldstart import bench_start, format_start
+
+            r = bench_start(workdir, backends=backends, repeats=args.repeats or 3)
+            show(format_start(r))
+            results.append(r)
+            if what == "start":
+                return results
         corpus = load_corpus() if what != "ask" else None
         if what in ("index", "all"):
             from qa.bench.index import bench_index
@@ -144,6 +189,7 @@ def run(args: argparse.Namespace) -> list[Result]:
                 docs=args.docs,
                 repeats=args.repeats or 3,
                 corpus=corpus,
+                backends=backends,
                 profile=args.profile,
             )
             show(format_index(r))

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from qa import __version__
+from qa.records import locator_label
 
 PARTIAL = 3
 
@@ -86,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--index", metavar="DIR", type=Path, help="index folder (default: index/, or QA_INDEX)"
         )
+        p.add_argument(
+            "--backend",
+            choices=("auto", "torch", "onnx", "onnx-fp32"),
+            help="embedder backend (default auto: the index's own, onnx for a new one; "
+            "or QA_EMBED_BACKEND)",
+        )
 
     p = command("index", "index files and folders (only new or changed files are embedded)", _index)
     p.add_argument(
@@ -102,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="build the index again from scratch (the old one serves until the new is ready)",
     )
     p.add_argument("--add", action="store_true", help="only add: keep files that disappeared")
+    p.add_argument(
+        "--no-ocr",
+        action="store_true",
+        help="do not OCR scanned PDF pages and images (or QA_OCR=0)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
@@ -182,6 +194,7 @@ def settings_from(args):
         model=getattr(args, "model", None),
         max_file_mb=getattr(args, "max_file_mb", None),
         max_chunks_per_file=getattr(args, "max_chunks_per_file", None),
+        embed_backend=getattr(args, "backend", None),
     )
 
 
@@ -202,11 +215,15 @@ def _index(args) -> int:
     if not paths and not stored_roots(settings.index_dir):
         # a new index with no PATH: the sample corpus
         paths = [Path("corpus") if Path("corpus").is_dir() else PROJECT_ROOT / "corpus"]
+    from qa.ingest import ocr
+
     progress = _Progress(enabled=not args.quiet and not args.json)
+    use_ocr = settings.ocr and not getattr(args, "no_ocr", False)
     try:
-        report = engine.index_files(
-            paths, rebuild=args.rebuild, add_only=args.add, progress=progress
-        )
+        with ocr.configured(enabled=use_ocr, progress=progress):
+            report = engine.index_files(
+                paths, rebuild=args.rebuild, add_only=args.add, progress=progress
+            )
     finally:
         progress.close()
     if args.json:
@@ -263,9 +280,11 @@ class _Progress:
         from tqdm import tqdm
 
         if event not in self.bars:
-            desc, unit = {"files": ("files", "file"), "embed": ("chunks", "chunk")}.get(
-                event, (event, "it")
-            )
+            desc, unit = {
+                "files": ("files", "file"),
+                "embed": ("chunks", "chunk"),
+                "ocr": ("OCR", "page"),
+            }.get(event, (event, "it"))
             self.bars[event] = tqdm(
                 total=total if event == "files" else 0,
                 desc=f"{desc:>7}",
@@ -299,8 +318,8 @@ def _search(args) -> int:
         return 0
     for rank, h in enumerate(hits, 1):
         where = f"{h.source}:{h.start}-{h.end}"
-        if h.page is not None:
-            where += f" (page {h.page})"
+        if located := locator_label(h.locator, h.page):
+            where += f" ({located})"
         if h.headings:
             where += " § " + " › ".join(h.headings)
         print(f"[{rank}] {where}  score {h.score:.4f}  via {'+'.join(h.retrievers)}")

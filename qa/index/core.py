@@ -98,10 +98,12 @@ class Index(Vectors, Writer):
                 )
             if not create:
                 mf.read_manifest(directory)  # raises IndexNotFound
-            embedder = embedder or get_embedder(settings.embed_model)
+            embedder = embedder or get_embedder(settings.embed_model, settings.build_backend())
             mf.create(directory, mf.make_manifest(settings, embedder))
         if embedder is None:
-            embedder = get_embedder(mf.embedder_name(directory, settings))
+            embedder = get_embedder(
+                mf.embedder_name(directory, settings), mf.embedder_backend(directory, settings)
+            )
         return cls(directory, settings, embedder)
 
     @classmethod
@@ -123,6 +125,9 @@ class Index(Vectors, Writer):
         directory = Path(index_dir) if index_dir is not None else settings.index_dir
         paths = list(paths)
         if rebuild and (directory / mf.MANIFEST).exists():
+            embedder = embedder or get_embedder(
+                settings.embed_model, mf.embedder_backend(directory, settings)
+            )
             rebuild_index(directory, paths, settings=settings, embedder=embedder, progress=progress)
             return cls.open(directory, settings=settings, embedder=embedder)
         if rebuild:
@@ -141,6 +146,7 @@ class Index(Vectors, Writer):
                 f"{self.directory}/ was built with embedder {emb.get('name')!r}, not "
                 f"{self.embedder.name!r}; {mf.rebuild_hint(self.directory)}"
             )
+        mf.check_backend(self.directory, manifest, self.embedder)
         database = self.directory / manifest["database"]
         if not database.is_file():
             raise IndexCorrupt(
@@ -154,6 +160,7 @@ class Index(Vectors, Writer):
                 log.info("%s/ was rebuilt: reading its new database", self.directory)
             self._vectors, self._generation = None, -1
         self.manifest, self._stamp = manifest, stamp
+        self._factory_notice(manifest.get("faiss_factory", "Flat"))
         if not isinstance(self.embedder, SentenceTransformerEmbedder):
             self._check_dimension()  # cheap for other embedders; else on first use
 
@@ -307,6 +314,7 @@ class Index(Vectors, Writer):
                     page=row.page,
                     headings=row.headings,
                     retrievers=found_by,
+                    locator=row.locator,
                 )
             )
         return hits

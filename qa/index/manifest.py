@@ -26,7 +26,7 @@ from qa import __version__
 from qa.config import DEFAULT_EMBEDDER, Settings
 from qa.errors import BadInput, IndexCorrupt, IndexMismatch, IndexNotFound
 from qa.index.lock import FileLock
-from qa.models.embedder import backend_of
+from qa.models.embedder import backend_of, declared_backend
 
 FORMAT = "qa-index"
 # 2: the database is index-<id>.sqlite, named by the manifest (1: index.sqlite)
@@ -209,10 +209,12 @@ def recorded_backend(directory: Path) -> str | None:
 
 def check_backend(directory: Path, manifest: dict, embedder) -> None:
     """IndexMismatch unless `embedder` runs on the backend that built the index (vectors of
-    another backend rank slightly differently, so an index is searched with its own)."""
+    another backend rank slightly differently, so an index is searched with its own). An
+    embedder that names no backend (a custom or test one, given explicitly) is accepted: its
+    name and dimension are checked, and it is the caller's word for what it computes."""
     built = manifest.get("embedder", {}).get("backend", "torch")
-    have = backend_of(embedder)
-    if built != have:
+    have = declared_backend(embedder)
+    if have is not None and built != have:
         raise IndexMismatch(
             f"{directory}/ was built with the {built!r} embedder backend, not {have!r}: search "
             f"it with --backend {built} (or QA_EMBED_BACKEND={built}), or rebuild it: "

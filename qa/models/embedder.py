@@ -68,9 +68,9 @@ def display_name(model: str, model_dir: Path) -> str:
     return model if model in _ALIASES else str(model_dir)
 
 
-def backend_of(embedder) -> str:
-    """The backend an embedder (or the embedder a wrapper delegates to, as `.base`) runs
-    on; embedders that do not say are taken for torch, as indexes made before backends."""
+def declared_backend(embedder) -> str | None:
+    """The backend an embedder (or the embedder a wrapper delegates to, as `.base`) says it
+    runs on; None for one that does not say (a custom or test embedder given explicitly)."""
     for _ in range(8):
         backend = getattr(embedder, "backend", None)
         if isinstance(backend, str):
@@ -78,7 +78,13 @@ def backend_of(embedder) -> str:
         embedder = getattr(embedder, "base", None)
         if embedder is None:
             break
-    return "torch"
+    return None
+
+
+def backend_of(embedder) -> str:
+    """The backend an embedder runs on (see `declared_backend`); embedders that do not say
+    are taken for torch, as indexes made before backends."""
+    return declared_backend(embedder) or "torch"
 
 
 class SentenceTransformerEmbedder:
