@@ -244,7 +244,10 @@ def cprofile(fn: Callable[[], object], top: int = 25) -> str:
 
 
 def raw_encode(embedder, texts: Sequence[str]) -> np.ndarray:
-    """The raw library call qa's embedding is measured against."""
+    """The raw library call qa's embedding is measured against (sentence-transformers'
+    encode; an embedder without a SentenceTransformer, such as the ONNX one, is its own)."""
+    if not hasattr(embedder, "model"):
+        return np.asarray(embedder.embed(list(texts)), dtype=np.float32)
     return embedder.model.encode(
         list(texts),
         batch_size=embedder.batch_size,
