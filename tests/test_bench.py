@@ -294,8 +294,8 @@ def test_main_all_json(tmp_path, capsys):
     code = bench_cli.main([*args, "--workdir", str(tmp_path / "w"), "--out", str(out)])
     assert code == 0
     records = json.loads(capsys.readouterr().out)
-    assert [r["kind"] for r in records] == ["index", "search", "scale", "ask"]
-    index, search, scale, ask = records
+    assert [r["kind"] for r in records] == ["start", "index", "search", "scale", "ask"]
+    start, index, search, scale, ask = records
     assert search["chunks"] < 250 and scale["chunks"] == 300 and ask["max_tokens"] == 8
     assert index["footprint"]["bytes_per_chunk"] > 0 and scale["sqlite_bytes"] > 0
     for x in (index["ratio"], search["ratio_p50"], scale["layers_ratio_p50"]):
