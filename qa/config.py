@@ -36,6 +36,7 @@ DEFAULT_MAX_UPLOAD_MB = 50.0  # per uploaded file, in the browser chat
 FAISS_FACTORY_RE = re.compile(
     r"^(auto|Flat|HNSW([1-9][0-9]*)(,Flat|,SQ8)?|IVF([1-9][0-9]*)?,(Flat|SQ8|PQ[1-9][0-9]*))$"
 )
+BM25_ENGINES = ("fts5", "memory")  # QA_BM25: see Settings.bm25
 # Embedder backends: torch (sentence-transformers fp32), onnx (ONNX Runtime, int8-quantized
 # export), onnx-fp32 (the export unquantized). "auto": an existing index's own backend, the
 # measured default for a new one (README "Measured": qa bench index, qa eval).
@@ -68,6 +69,7 @@ _ENV = {
     "k": ("QA_K", int),
     "fusion": ("QA_FUSION", str),
     "faiss_factory": ("QA_FAISS_FACTORY", str),
+    "bm25": ("QA_BM25", str),
     "model": ("QA_MODEL", Path),
     "n_ctx": ("QA_N_CTX", int),
     "max_answer_tokens": ("QA_MAX_TOKENS", int),
@@ -97,6 +99,9 @@ class Settings:
     # "Flat" (exact) by default: `auto` switches to IVF above 100k vectors, but its recall@10
     # measured 0.66 at 1M (`qa bench search --sizes 1000000`, goal 0.98), so it is opt-in.
     faiss_factory: str = "Flat"
+    # The BM25 engine: "fts5" (SQLite's FTS5 query) or "memory" (an in-memory inverted index
+    # kept in step with the store, the same scores: qa.index.lexical).
+    bm25: str = "fts5"
     model: Path = field(default_factory=default_model_path)
     n_ctx: int = 2048
     max_answer_tokens: int = 160
@@ -153,6 +158,8 @@ class Settings:
             raise bad("QA_MODE", f"answer mode must be 'llm' or 'extractive', got {self.mode!r}")
         if self.fusion not in ("rrf", "weighted"):
             raise bad("QA_FUSION", f"fusion must be 'rrf' or 'weighted', got {self.fusion!r}")
+        if self.bm25 not in BM25_ENGINES:
+            raise bad("QA_BM25", f"the BM25 engine must be 'fts5' or 'memory', got {self.bm25!r}")
         m = FAISS_FACTORY_RE.match(self.faiss_factory)
         if m is None or not 4 <= int(m.group(2) or 32) <= 128:
             raise bad(

@@ -154,7 +154,7 @@ class Index(Vectors, Writer):
                 f"{mf.rebuild_hint(self.directory)}"
             )
         if self.store is None or self.store.path != database:
-            old, self.store = self.store, Store(database)
+            old, self.store = self.store, Store(database, bm25=self.settings.bm25)
             if old is not None:
                 old.close()
                 log.info("%s/ was rebuilt: reading its new database", self.directory)

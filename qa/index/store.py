@@ -92,10 +92,14 @@ class ChunkRow:
 
 def fts_query(text: str) -> str:
     """An FTS5 OR-query of the words of `text`, stopwords dropped, each word quoted."""
+    return " OR ".join(f'"{w}"' for w in query_words(text))
+
+
+def query_words(text: str) -> list[str]:
+    """The words `fts_query` puts in its OR-query, in order."""
     words = re.findall(r"\w+", text.lower())
     keep = [w for w in words if w not in STOPWORDS] or words
-    seen = dict.fromkeys(keep)  # dedupe, keep order
-    return " OR ".join(f'"{w}"' for w in seen)
+    return list(dict.fromkeys(keep))
 
 
 def database_error(path: Path, exc: sqlite3.Error) -> QAError:
@@ -126,8 +130,10 @@ class Store:
     """The SQLite database of one index. One connection, shared by threads: the `Index`
     serialises its use (a transaction must not interleave with other statements)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, bm25: str = "fts5") -> None:
         self.path = Path(path)
+        self.bm25_engine = bm25  # "fts5", or "memory": see qa.index.lexical
+        self._memory = None  # the MemoryBM25, made on the first "memory" query
         try:
             self.conn = sqlite3.connect(
                 self.path, timeout=30.0, isolation_level=None, check_same_thread=False
@@ -158,6 +164,7 @@ class Store:
         # busy (another process reads) or read-only: SQLite checkpoints later
         with contextlib.suppress(sqlite3.Error):
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._save_memory()
         self.conn.close()
 
     @contextmanager
@@ -318,10 +325,16 @@ class Store:
 
     @_checked
     def bm25(self, query: str, limit: int, sources: Sequence[str] | None = None):
-        """(chunk_id, score) best first; higher score is better."""
+        """(chunk_id, score) best first; higher score is better. FTS5's bm25() ranking, from
+        FTS5 or (`bm25_engine == "memory"`) from the in-memory index, which gives the same."""
         match = fts_query(query)
         if not match:
             return []
+        if self.bm25_engine == "memory":
+            allowed = None
+            if sources:
+                allowed = np.asarray(self.chunk_ids_for_sources(sources), np.int64)
+            return self.memory_bm25().search(query_words(query), limit, allowed)
         sql = "SELECT f.rowid, -bm25(chunks_fts) AS s FROM chunks_fts f"
         args: list = [match]
         if sources:
@@ -336,6 +349,34 @@ class Store:
         sql += " ORDER BY bm25(chunks_fts) LIMIT ?"
         args.append(limit)
         return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, args)]
+
+    def memory_bm25(self):
+        """The in-memory BM25 index caught up with the committed chunks (loaded from its file
+        beside the database, or built, on first use)."""
+        from qa.index.lexical import SAVE_MIN, MemoryBM25
+
+        with self.snapshot():
+            generation = self.generation()
+            if self._memory is None:
+                self._memory = MemoryBM25.load(self.memory_path) or MemoryBM25()
+            memory = self._memory
+            if memory.generation != generation:
+                was = len(memory)
+                memory.sync(self.conn, generation)
+                if not was and len(memory) >= SAVE_MIN:
+                    self._save_memory()
+        return memory
+
+    @property
+    def memory_path(self) -> Path:
+        return self.path.with_name(self.path.name + "-bm25.npz")
+
+    def _save_memory(self) -> None:
+        """Save the in-memory BM25 index if it changed and is large enough to be worth it."""
+        from qa.index.lexical import SAVE_MIN
+
+        if self._memory is not None and self._memory.dirty and len(self._memory) >= SAVE_MIN:
+            self._memory.save(self.memory_path)
 
     # --- writes (inside `transaction()`) ---------------------------------------
 
