@@ -34,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.yes_no_share,
         help="share of SQuAD questions also asked as yes/no questions",
     )
+    r.add_argument("--window-share", type=float, default=d.window_share)
+    r.add_argument("--clapnq-repeat", type=int, default=d.clapnq_repeat)
+    r.add_argument(
+        "--bf16", action="store_true", help="bfloat16 autocast (faster on CPUs with AVX512-BF16)"
+    )
     r.add_argument("--batch-size", type=int, default=d.batch_size)
     r.add_argument("--max-length", type=int, default=d.max_length)
     r.add_argument(
@@ -88,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
             squad_questions=args.squad_questions,
             support_questions=args.support_questions,
             yes_no_share=args.yes_no_share,
+            window_share=args.window_share,
+            clapnq_repeat=args.clapnq_repeat,
+            bf16=args.bf16,
             batch_size=args.batch_size,
             max_length=args.max_length,
             max_minutes=args.max_minutes,

@@ -217,16 +217,11 @@ def calibrate(asked: list[Asked], model: combine.Combiner) -> float:
 
 def yes_no_rows(reader, progress: bool) -> dict[str, list[tuple[int, float, float]]]:
     """(gold 0 = yes / 1 = no, p_yes, p_no) on the calibration slice: SciFact claims as
-    questions, and SQuAD calibration questions asked as yes/no (`data.yes_no_question`)."""
-    from qa.train import data, evaluate
+    questions, and SQuAD calibration questions asked as yes/no (`evaluate.squad_yes_no_scores`)."""
+    from qa.train import evaluate
 
     rows = {"scifact": evaluate.yes_no_scores(reader, split.CALIB, None, progress)}
-    read, _ = data.squad_examples(split.CALIB, random.Random(SEED), 0, 0.0, yes_no_share=1.0)
-    squad = []
-    for e in [e for e in read if e.source == "squad-yn"]:
-        [r] = reader.read(e.first, [(e.second, e.sentences)])
-        squad.append((e.yes_no, r.p_yes, r.p_no))
-    rows["squad"] = squad
+    rows["squad"] = evaluate.squad_yes_no_scores(reader, split.CALIB, None, progress)
     return rows
 
 

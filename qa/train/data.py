@@ -31,7 +31,7 @@ from pathlib import Path
 from qa.eval.datasets import default_data_dir, load_dataset, parse_sentence_list
 from qa.ingest.chunking import split_sentences
 from qa.models.reader import support_first
-from qa.train import split
+from qa.train import polar, split
 
 Offsets = tuple[tuple[int, int], ...]
 
@@ -164,14 +164,23 @@ def yes_no_question(question: str, answer: str) -> str | None:
 
 
 def _yes_no(q, text, sents, labels, article_answers, rng) -> Example | None:
+    """The question asked as yes/no against its paragraph: the gold sentence turned into a
+    natural polar question (`polar.polar_question`; "no" with the answer swapped for another
+    answer of the article), else "Is it true that <answer> ...?" from the wh-question."""
     gold = labels.index(1.0)
-    sentence = text[sents[gold][0] : sents[gold][1]].lower()
+    sentence = text[sents[gold][0] : sents[gold][1]]
     wrong = [
         a
         for a in article_answers
-        if a.lower() not in sentence and not any(g.lower() in a.lower() for g in q.answers)
+        if a.lower() not in sentence.lower() and not any(g.lower() in a.lower() for g in q.answers)
     ]
     no = bool(wrong) and rng.random() < 0.5
+    question = polar.polar_question(sentence)
+    if question is not None:
+        if no:
+            question = polar.swapped(question, q.answers[0], wrong, rng)
+        if question is not None:
+            return Example("squad-polar", question, text, sents, labels, yes_no=int(no), qid=q.qid)
     question = yes_no_question(q.text, rng.choice(wrong) if no else q.answers[0])
     if question is None:
         return None

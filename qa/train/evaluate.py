@@ -154,6 +154,21 @@ def yes_no_scores(
     return out
 
 
+def squad_yes_no_scores(
+    reader, part: str, n: int | None = 200, progress=True
+) -> list[tuple[int, float, float]]:
+    """(gold, p_yes, p_no) for SQuAD questions of `part` asked as yes/no against their
+    paragraph (`data._yes_no`: natural polar questions, "no" with the answer swapped)."""
+    read, _ = data.squad_examples(part, random.Random(7), 0, 0.0, yes_no_share=1.0)
+    rows = [e for e in read if e.yes_no >= 0]
+    rows = random.Random(7).sample(rows, min(len(rows), n)) if n is not None else rows
+    out = []
+    for e in _bar(rows, f"yes/no squad {part}", progress):
+        [r] = reader.read(e.first, [(e.second, e.sentences)])
+        out.append((e.yes_no, r.p_yes, r.p_no))
+    return out
+
+
 def quantile_low(values: list[float], share: float) -> float:
     """The largest threshold t with at least `share` of `values` >= t."""
     ordered = sorted(values, reverse=True)
@@ -250,7 +265,8 @@ def calibrate(folder: Path, n: int, progress=True) -> tuple[dict, dict]:
     labels, probs, sources = support_scores(reader, split.CALIB, n, progress)
     t_support = best_accuracy_threshold(labels, probs)
     yn = yes_no_scores(reader, split.CALIB, None if n >= 100 else n, progress)
-    t_yn = yes_no_threshold(yn)
+    yn_squad = squad_yes_no_scores(reader, split.CALIB, n, progress)
+    t_yn = yes_no_threshold(yn + yn_squad)
     thresholds = {
         "answer": round(threshold, 4),
         "answer_squad": round(t_squad, 4),
@@ -262,7 +278,8 @@ def calibrate(folder: Path, n: int, progress=True) -> tuple[dict, dict]:
             f"that still answers >= {ANSWERED_SHARE:.0%} of SQuAD calib questions (5 passages "
             "each) and of CLAPnq calib answerables (the lower of the two); 'support' = best "
             "accuracy on calib claim pairs; 'yes_no_confidence' = lowest max(p_yes, p_no) "
-            f"with spoken accuracy >= {YES_NO_PRECISION:.0%} on SciFact calib claims"
+            f"with spoken accuracy >= {YES_NO_PRECISION:.0%} on SciFact calib claims and "
+            "SQuAD calib questions asked as yes/no, pooled"
         ),
     }
     figures = {
@@ -270,6 +287,7 @@ def calibrate(folder: Path, n: int, progress=True) -> tuple[dict, dict]:
         "clapnq": answer_figures(cl, threshold),
         "support": support_figures(labels, probs, sources, t_support),
         "yes_no": yes_no_figures(yn, t_yn),
+        "yes_no_squad": yes_no_figures(yn_squad, t_yn),
     }
     return thresholds, figures
 
@@ -292,6 +310,7 @@ def test_report(
     cl = clapnq_scores(reader, split.TEST, progress=progress)
     labels, probs, sources = support_scores(reader, split.TEST, n_support, progress)
     yn = yes_no_scores(reader, split.TEST, progress=progress)
+    yn_squad = squad_yes_no_scores(reader, split.TEST, 300, progress)
     return {
         "squad": answer_figures(sq, th["answer"])
         | _span_figures(sq)
@@ -299,5 +318,6 @@ def test_report(
         "clapnq": answer_figures(cl, th["answer"]),
         "support": support_figures(labels, probs, sources, th["support"]),
         "yes_no_scifact_validation": yes_no_figures(yn, th["yes_no_confidence"]),
+        "yes_no_squad": yes_no_figures(yn_squad, th["yes_no_confidence"]),
         "quantize_int8": bool(reader._quantize) if reader._quantize is not None else False,
     }

@@ -56,6 +56,9 @@ class TrainConfig:
     # another seed: the shipped weights are base -> seed 13 for 36 min -> seed 14, see manifest).
     init_from: Path | None = None
     threads: int = 2
+    # bfloat16 autocast of the forward pass: 1.3-1.6x faster steps on these AVX512-BF16 CPUs
+    # (measured on a batch of 16 x 239 tokens: fp32 24-26 s, bf16 15-19 s, under load)
+    bf16: bool = False
 
 
 def base_model_dir() -> Path:
@@ -115,7 +118,7 @@ def batches(
     return out
 
 
-def loss_of(net, tokenizer, batch: list[data.Example], max_length: int):
+def loss_of(net, tokenizer, batch: list[data.Example], max_length: int, bf16: bool = False):
     """The summed loss of one batch and its parts (floats, for the progress bar)."""
     import torch
     import torch.nn.functional as F
@@ -129,9 +132,9 @@ def loss_of(net, tokenizer, batch: list[data.Example], max_length: int):
         [e.sentences for e in batch],
         max_length,
     )
-    sent, start, end, yes_no, sup = net(
-        enc.input_ids, enc.attention_mask, enc.token_type_ids, enc.sentence_matrix
-    )
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        outputs = net(enc.input_ids, enc.attention_mask, enc.token_type_ids, enc.sentence_matrix)
+    sent, start, end, yes_no, sup = (o.float() for o in outputs)
     parts = {}
     total = sent.sum() * 0.0
     # sentences: binary cross-entropy over every sentence that was read
@@ -245,7 +248,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     seen, running, stopped_early = 0, {}, False
     bar = tqdm(plan, desc="training reader", unit="batch", disable=not progress, mininterval=5)
     for step, batch in enumerate(bar):
-        loss, parts = loss_of(net, tokenizer, batch, cfg.max_length)
+        loss, parts = loss_of(net, tokenizer, batch, cfg.max_length, cfg.bf16)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

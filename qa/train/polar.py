@@ -1,0 +1,113 @@
+"""Natural yes/no questions made from SQuAD answer sentences, for the reader's yes/no head.
+
+SQuAD has no yes/no questions. A gold sentence that holds the answer becomes a polar
+question by moving its auxiliary verb to the front ("Tesla was born in Smiljan." -> "Was
+Tesla born in Smiljan?") or, without one, by "did"/"does" and the verb's base form
+("Ford denied the report." -> "Did Ford deny the report?"; lemmas from `lemminflect`). The
+answer is "yes" against the sentence; with the question's answer span swapped for another
+answer of the same article that the sentence does not contain, it is "no". A leading
+phrase before a comma ("In 1905, ...") goes to the end.
+
+The questions are imperfect English now and then (the subject is taken as the words before
+the verb); what the head must learn is whether the sentence states what the question asks,
+and the swap makes the "no" cases differ from the "yes" ones by the answer alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from qa.text import STOPWORDS
+
+AUX = frozenset("is are was were has have had can could will would should may might must".split())
+MAX_WORDS = 40  # longer sentences make questions no one asks
+MAX_SUBJECT = 8  # words before the verb
+_WORD = re.compile(r"\S+")
+# words that do not end a subject: a verb right after them is not the main verb
+_NOT_SUBJECT_END = frozenset("the a an this that these those its their his her our".split())
+# a sentence opening with a subordinate clause has its main verb further on: skipped
+_SUBORDINATE = frozenset(
+    "while although though when whenever if because as after before since unless until whereas "
+    "once".split()
+)
+_HAVE = {"has": "Does", "have": "Do", "had": "Did"}
+
+
+def _lemma_of(word: str, tags: Sequence[str]) -> str | None:
+    """The verb's base form if `word` is that verb inflected as one of `tags` (VBD, VBZ)."""
+    from lemminflect import getAllLemmas, getInflection, getLemma
+
+    if not word.isalpha() or not word.islower():
+        return None
+    if "VBZ" in tags and "NOUN" in getAllLemmas(word):  # "interactions": a plural, not a verb
+        return None
+    for lemma in getLemma(word, "VERB"):
+        for tag in tags:
+            if word in getInflection(lemma, tag):
+                return lemma
+    return None
+
+
+def _lower_first(text: str) -> str:
+    first = text.split(" ", 1)[0]
+    if first.lower() in STOPWORDS:
+        return first.lower() + text[len(first) :]
+    return text
+
+
+def polar_question(sentence: str) -> str | None:
+    """`sentence` as a yes/no question that it answers "yes", or None when it has no verb
+    to front within MAX_SUBJECT words (or is too long)."""
+    s = " ".join(sentence.split()).rstrip(" .!;:")
+    if not s or "?" in s or '"' in s or "“" in s:
+        return None
+    lead = ""
+    head, sep, rest = s.partition(", ")
+    if sep and len(head.split()) <= 6:  # "In 1905, Tesla was ..." -> "... in 1905"
+        lead, s = head, rest
+    words = _WORD.findall(s)
+    if not 2 <= len(words) <= MAX_WORDS or words[0].lower() in _SUBORDINATE:
+        return None
+    for i, w in enumerate(words[: MAX_SUBJECT + 1]):
+        prev = words[i - 1].lower() if i else ""
+        if i == 0 or prev in _NOT_SUBJECT_END or prev.endswith("ly") or w.endswith(","):
+            continue
+        subject = " ".join(words[:i])
+        tail = " ".join(words[i + 1 :])
+        later = [x for x in words[i + 1 : i + 3] if not x.endswith("ly")]  # "has previously won"
+        after = later[0] if later else ""
+        if w.lower() in _HAVE and not _lemma_of(after, ("VBN",)) and after.lower() != "not":
+            q = f"{_HAVE[w.lower()]} {_lower_first(subject)} have {tail}"  # "has" as main verb
+        elif w.lower() in AUX:
+            q = f"{w.lower().title()} {_lower_first(subject)} {tail}"
+        else:
+            lemma = _lemma_of(w, ("VBD",))
+            do = "Did"
+            if lemma is None:
+                lemma = _lemma_of(w, ("VBZ",))
+                do = "Does"
+            if lemma is None:
+                continue
+            q = f"{do} {_lower_first(subject)} {lemma} {tail}"
+        q = q.strip()
+        if lead:
+            q += " " + _lower_first(lead)
+        return q.rstrip(" ,") + "?"
+    return None
+
+
+def _shape(text: str) -> tuple[bool, bool]:
+    return any(c.isdigit() for c in text), text[:1].isupper()
+
+
+def swapped(question: str, answer: str, others: Sequence[str], rng) -> str | None:
+    """`question` with `answer` replaced by one of `others` of the same shape (number or not,
+    capitalised or not); None if the answer is not in the question or nothing fits."""
+    if not answer or answer not in question:
+        return None
+    pool = [o for o in others if _shape(o) == _shape(answer) and o.lower() not in answer.lower()]
+    pool = [o for o in pool if answer.lower() not in o.lower()]
+    if not pool:
+        return None
+    return question.replace(answer, rng.choice(pool), 1)
