@@ -81,6 +81,14 @@ def test_the_short_answer_leads_and_slices_the_document(index):
     assert answer.to_dict()["short"]["text"] == "The Nile"
 
 
+def test_a_short_answer_that_only_restates_the_question_is_not_shown(index):
+    q = "Which river is the longest in Africa?"
+    # the reader's span is "Africa", a word of the question: the sentence is quoted alone
+    answer = Engine(index=index, reader=FakeReader(spans={q: "Africa"})).ask(q)
+    assert not answer.refused and answer.short is None
+    assert answer.text.startswith("The Nile is the longest river in Africa")
+
+
 def test_a_yes_no_question_is_answered_yes_or_no_only_when_confident(index):
     q = "Is Mount Etna an active volcano on Sicily?"
     sure = Engine(index=index, reader=FakeReader(yes={q: 0.95})).ask(q)

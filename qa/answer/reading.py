@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from qa.answer.evidence import Sentence, candidates
+from qa.answer.evidence import Sentence, candidates, terms
 from qa.records import Hit
 
 # A question that a sentence can settle with yes or no: it opens with an auxiliary verb.
@@ -109,6 +109,13 @@ def short_in(
     return short_from(question, hit, reading, sentence, text_of, yes_no_min)
 
 
+def _repeats(span: str, question: str) -> bool:
+    """Whether every content word of `span` is already in the question ("Who founded
+    Xiaomi?" -> "Xiaomi"): such a span restates the question and answers nothing."""
+    span_terms = set(terms(span))
+    return bool(span_terms) and span_terms <= set(terms(question))
+
+
 def short_from(question, hit, reading, sentence, text_of, yes_no_min: float) -> Short | None:
     """The short answer of `reading` (of `hit`) if it lies in `sentence`: yes/no for a
     yes/no question (when confident enough), else the span."""
@@ -124,7 +131,7 @@ def short_from(question, hit, reading, sentence, text_of, yes_no_min: float) -> 
     if b - a > SHORT_MAX_SHARE * (sentence.end - sentence.start):
         return None
     text = text_of(hit.source)[a:b].strip(" ,;:")
-    if not text:
+    if not text or _repeats(text, question):
         return None
     doc = text_of(hit.source)
     a = doc.index(text, a)
