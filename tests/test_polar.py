@@ -1,0 +1,54 @@
+"""The reader's synthetic yes/no questions (qa.train.polar)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from qa.train.polar import polar_question, swapped
+
+
+@pytest.mark.parametrize(
+    ("sentence", "question"),
+    [
+        ("Ford denied the report.", "Did Ford deny the report?"),
+        ("Paris is the capital of France.", "Is Paris the capital of France?"),
+        ("In 1905, Tesla was born in Smiljan.", "Was Tesla born in Smiljan in 1905?"),
+        (
+            "The city has a population of 4 million.",
+            "Does the city have a population of 4 million?",
+        ),
+        ("The team had won the cup.", "Had the team won the cup?"),
+        # "interactions" is a plural, not a verb: "are" is fronted
+        ("Only four main interactions are known.", "Are only four main interactions known?"),
+        ("Xiaomi sells phones and cars.", "Does Xiaomi sell phones and cars?"),
+        (
+            "The newly formed committee decided to meet.",
+            "Did the newly formed committee decide to meet?",
+        ),
+    ],
+)
+def test_a_sentence_becomes_the_yes_no_question_it_answers(sentence, question):
+    assert polar_question(sentence) == question
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "While Ford and Xiaomi both denied the report, talks went on.",  # subordinate clause
+        "“It was completely false,” he said.",  # a quote
+        "Hello.",
+    ],
+)
+def test_sentences_without_a_main_verb_to_front_give_none(sentence):
+    assert polar_question(sentence) is None
+
+
+def test_the_no_question_swaps_the_answer_for_one_of_the_same_shape():
+    q = "Was Tesla born in Smiljan in 1905?"
+    rng = random.Random(0)
+    assert swapped(q, "1905", ["Belgrade", "1856"], rng) == "Was Tesla born in Smiljan in 1856?"
+    assert swapped(q, "Smiljan", ["1856", "Gospić"], rng) == "Was Tesla born in Gospić in 1905?"
+    assert swapped(q, "Vienna", ["Gospić"], rng) is None  # the answer is not in the question
+    assert swapped(q, "1905", ["Gospić"], rng) is None  # nothing of the same shape
