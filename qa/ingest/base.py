@@ -107,6 +107,28 @@ def join(blocks: list[str]) -> tuple[str, list[int]]:
     return "\n\n".join(blocks), starts
 
 
+def block_document(
+    path: Path,
+    source: str | None,
+    blocks: list[tuple[str, int | None]],
+    title: str = "",
+    title_levels: tuple[int, ...] = (1,),
+) -> LoadedDocument:
+    """A document of (text, heading level or None) blocks in reading order, joined by blank
+    lines, with a section per heading; titled `title`, else by its first heading of the first
+    of `title_levels` that has one (DOCX: Title, then Heading 1)."""
+    text, starts = join([b for b, _ in blocks])
+    heads = [
+        (s, lvl, " ".join(b.split()))
+        for s, (b, lvl) in zip(starts, blocks, strict=True)
+        if lvl is not None
+    ]
+    title = title.strip() or next(
+        (found for level in title_levels if (found := first_title(heads, level))), ""
+    )
+    return document(path, source, text, title, heading_sections(text, heads))
+
+
 @dataclass(frozen=True)
 class Part:
     """A piece of a document located as a whole (a slide, a row, a chapter, a message), with

@@ -12,17 +12,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from qa.ingest.base import (
-    LoadedDocument,
-    Unsupported,
-    document,
-    first_title,
-    heading_sections,
-    join,
-    newlines,
-    read,
-    reason,
-)
+from qa.ingest.base import LoadedDocument, Unsupported, block_document, newlines, read, reason
 
 _HEADING_STYLE = re.compile(r"heading\s*([1-9])$", re.IGNORECASE)
 
@@ -67,11 +57,4 @@ def load(path: Path, source: str | None = None, data: bytes | None = None) -> Lo
         title = doc.core_properties.title or ""
     except Exception as exc:
         raise Unsupported(reason("corrupt DOCX", exc)) from exc
-    text, starts = join([b for b, _ in blocks])
-    heads = [
-        (s, lvl, " ".join(b.split()))
-        for s, (b, lvl) in zip(starts, blocks, strict=True)
-        if lvl is not None
-    ]
-    title = title.strip() or first_title(heads, 0) or first_title(heads, 1)
-    return document(path, source, text, title, heading_sections(text, heads))
+    return block_document(path, source, blocks, title, title_levels=(0, 1))

@@ -15,10 +15,7 @@ from pathlib import Path
 from qa.ingest.base import (
     LoadedDocument,
     Unsupported,
-    document,
-    first_title,
-    heading_sections,
-    join,
+    block_document,
     newlines,
     open_zip,
     read,
@@ -72,6 +69,4 @@ def load(path: Path, source: str | None = None, data: bytes | None = None) -> Lo
         blocks = [(text, level) for text, level in _blocks(doc.text) if text]
     except Exception as exc:
         raise Unsupported(reason("corrupt ODT", exc)) from exc
-    text, starts = join([b for b, _ in blocks])
-    heads = [(s, lvl, b) for s, (b, lvl) in zip(starts, blocks, strict=True) if lvl is not None]
-    return document(path, source, text, first_title(heads), heading_sections(text, heads))
+    return block_document(path, source, blocks)
