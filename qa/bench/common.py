@@ -228,6 +228,21 @@ def time_rounds(
     return {name: np.median(s, axis=0) for name, s in samples.items()}
 
 
+def timed_build(docs: Path, index_dir: Path, settings: Settings, backend: str, embedder):
+    """(the index, seconds): `Index.build` of the folder `docs` into `index_dir` with
+    `embedder` on `backend`, timed from settings to a built index (the caller closes it)."""
+    from qa.index.core import Index
+
+    t = time.perf_counter()
+    index = Index.build(
+        [docs],
+        index_dir,
+        settings=settings.with_(embed_backend=backend, index_dir=index_dir),
+        embedder=embedder,
+    )
+    return index, time.perf_counter() - t
+
+
 def cprofile(fn: Callable[[], object], top: int = 25) -> str:
     """cProfile tables (cumulative, then own time) of one call."""
     prof = cProfile.Profile()

@@ -11,11 +11,10 @@ the one-time ONNX export excluded: each backend is warmed up first).
 from __future__ import annotations
 
 import shutil
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from qa.bench.common import log
+from qa.bench.common import log, timed_build
 from qa.config import EMBED_BACKENDS, Settings
 from qa.errors import BadInput
 
@@ -63,7 +62,6 @@ def bench_corpus(
     settings: Settings | None = None,
     log=log,
 ) -> CorpusResult:
-    from qa.index.core import Index
     from qa.ingest.loaders import SUFFIXES, iter_files
     from qa.models.embedder import make_embedder
 
@@ -94,14 +92,7 @@ def bench_corpus(
         emb.embed(["warm up"] * 8)  # load (and export) outside the timing
         index_dir = Path(workdir) / "corpus-bench" / f"index-{backend}"
         log(f"corpus bench: {len(files)} files ({size:.1f} MB) with {backend} ...")
-        t = time.perf_counter()
-        index = Index.build(
-            [src],
-            index_dir,
-            settings=settings.with_(embed_backend=backend, index_dir=index_dir),
-            embedder=emb,
-        )
-        seconds = time.perf_counter() - t
+        index, seconds = timed_build(src, index_dir, settings, backend, emb)
         report = index.sync([src])  # nothing changed: just the counts
         chunks = index.status().chunks
         index.close()

@@ -29,6 +29,7 @@ from qa.bench.common import (
     peak_rss_mb,
     raw_encode,
     reset_peak_rss,
+    timed_build,
 )
 from qa.bench.data import Corpus, article_texts, load_corpus, write_texts
 from qa.config import DEFAULT_EMBED_BACKEND, EMBED_BACKENDS, Settings
@@ -219,14 +220,8 @@ def bench_index(
                 continue
             timed = Timed(embedders[what])
             index_dir = workdir / "index-bench" / f"index-{what}"
-            t = time.perf_counter()
-            index = Index.build(
-                [docs_dir],
-                index_dir,
-                settings=settings.with_(embed_backend=what, index_dir=index_dir),
-                embedder=timed,
-            )
-            pipe_s[what].append(time.perf_counter() - t)
+            index, seconds = timed_build(docs_dir, index_dir, settings, what, timed)
+            pipe_s[what].append(seconds)
             index.close()
             embed_s[what].append(timed.embed_s)
             tok_s[what].append(timed.tokenize_s)
