@@ -25,6 +25,18 @@ import numpy as np
 
 from qa.errors import ModelNotFound
 from qa.models.onnx_export import cache_root
+from qa.models.reader import (
+    MAX_LENGTH,
+    MAX_SPAN_TOKENS,
+    Encoded,
+    decode,
+    default_reader_path,
+    encode,
+    load_network,
+    map_sentences,
+    read_manifest,
+    support_first,
+)
 
 MODEL = "reader.onnx"
 META = "export.json"
@@ -32,14 +44,8 @@ EXPORT_VERSION = 1
 OUTPUTS = ["sentence", "start", "end", "yes_no", "support"]
 
 
-def _manifest(folder: Path) -> dict:
-    from qa.models.reader import read_manifest
-
-    return read_manifest(folder)
-
-
 def export_dir(folder: Path) -> Path:
-    manifest = _manifest(folder)
+    manifest = read_manifest(folder)
     key = (manifest.get("weights_sha256") or "unknown")[:12]
     return cache_root() / f"reader-{key}-v{EXPORT_VERSION}"
 
@@ -70,8 +76,6 @@ def export_reader(folder: Path, log=None) -> Path:
 
 def _export(folder: Path, out: Path) -> None:
     import torch
-
-    from qa.models.reader import encode, load_network
 
     net, tokenizer, manifest = load_network(folder)
     enc = encode(
@@ -126,7 +130,9 @@ def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def best_span(start: np.ndarray, end: np.ndarray, tokens: Sequence[int], max_tokens: int):
+def best_span(
+    start: np.ndarray, end: np.ndarray, tokens: Sequence[int], max_tokens: int = MAX_SPAN_TOKENS
+):
     """`qa.models.reader.best_span` in numpy: (first, last, probability) or None."""
     if not tokens:
         return None
@@ -147,11 +153,9 @@ class OnnxReader:
     """The reader through ONNX Runtime: `read`, `support_many`, `support` like `Reader`."""
 
     def __init__(self, folder: str | Path | None = None, threads: int | None = None) -> None:
-        from qa.models.reader import default_reader_path
-
         self.folder = Path(folder) if folder is not None else default_reader_path()
         self.threads = threads
-        self._manifest = _manifest(self.folder)  # fail fast, with a one-line message
+        self._manifest = read_manifest(self.folder)  # fail fast, with a one-line message
         self._session = None
         self._tokenizer = None
         self._lock = threading.RLock()
@@ -196,10 +200,9 @@ class OnnxReader:
                     self._tokenizer, self._session = tok, session
         return self._session
 
-    def _encode(self, firsts, seconds, sentences):
-        """`qa.models.reader.encode` in numpy (same tokens, truncation and sentence map)."""
-        from qa.models.reader import MAX_LENGTH
-
+    def _encode(self, firsts, seconds, sentences) -> Encoded:
+        """`qa.models.reader.encode` with numpy arrays (same tokens, truncation and sentence
+        map), by the `tokenizers` library: no torch."""
         max_length = MAX_LENGTH  # as Reader.read uses it
         tok = self._tokenizer
         pairs = list(zip(firsts, seconds, strict=True))
@@ -214,85 +217,56 @@ class OnnxReader:
         n_sent = max([len(s) for s in sentences] + [1])
         matrix = np.zeros((batch, n_sent, length), dtype=np.float32)
         mask = np.zeros((batch, n_sent), dtype=bool)
-        offsets_all, second_all, sent_tok_all = [], [], []
-        for i, e in enumerate(enc):
-            offs = [(int(a), int(b)) for a, b in e.offsets]
-            second = [j for j, s in enumerate(e.sequence_ids) if s == 1]
-            per_sentence = []
-            k = 0
-            for s, (a, b) in enumerate(sentences[i]):
-                while k < len(second) and offs[second[k]][1] <= a:
-                    k += 1
-                toks = []
-                m = k
-                while m < len(second) and offs[second[m]][0] < b:
-                    toks.append(second[m])
-                    m += 1
-                per_sentence.append(toks)
-                if toks:
-                    matrix[i, s, toks] = 1.0 / len(toks)
-                    mask[i, s] = True
-            offsets_all.append(offs)
-            second_all.append(second)
-            sent_tok_all.append(per_sentence)
-        feed = {
-            "input_ids": ids,
-            "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64),
-            "sentence_matrix": matrix,
-        }
-        return feed, mask, offsets_all, second_all, sent_tok_all
+        offsets, second, sentence_tokens = map_sentences(
+            [e.offsets for e in enc], [e.sequence_ids for e in enc], sentences, matrix, mask
+        )
+        return Encoded(
+            ids,
+            np.array([e.attention_mask for e in enc], dtype=np.int64),
+            np.array([e.type_ids for e in enc], dtype=np.int64),
+            matrix,
+            mask,
+            offsets,
+            second,
+            sentence_tokens,
+        )
 
-    def _run(self, feed: dict) -> list[np.ndarray]:
+    def _run(self, enc: Encoded) -> list[np.ndarray]:
+        feed = {
+            "input_ids": enc.input_ids,
+            "attention_mask": enc.attention_mask,
+            "token_type_ids": enc.token_type_ids,
+            "sentence_matrix": enc.sentence_matrix,
+        }
         names = {i.name for i in self._session.get_inputs()}
         return self._session.run(OUTPUTS, {k: v for k, v in feed.items() if k in names})
 
     def read(self, question: str, passages, batch_size: int = 8):
-        from qa.models.reader import MAX_SPAN_TOKENS, Reading, SentenceScore
-
         self._load()
-        max_span = MAX_SPAN_TOKENS  # as Reader.read uses it
         out = []
         for lo in range(0, len(passages), batch_size):
             chunk = passages[lo : lo + batch_size]
             with self._lock:
-                feed, mask, offsets, _, sent_toks = self._encode(
+                enc = self._encode(
                     [question] * len(chunk), [t for t, _ in chunk], [list(s) for _, s in chunk]
                 )
-                sent, start, end, yes_no, _ = self._run(feed)
-            probs = np.where(mask, _sigmoid(sent), 0.0)
-            yn = _softmax(yes_no, -1)
-            for i, (_text, sents) in enumerate(chunk):
-                scores = tuple(
-                    SentenceScore(k, int(a), int(b), float(probs[i, k]))
-                    for k, (a, b) in enumerate(sents)
-                )
-                span = (0, 0, 0.0)
-                if scores:
-                    best = max(scores, key=lambda s: s.prob).index
-                    found = best_span(start[i], end[i], sent_toks[i][best], max_span)
-                    if found:
-                        a, b, p = found
-                        span = (offsets[i][a][0], offsets[i][b][1], p)
-                out.append(
-                    Reading(scores, span[0], span[1], span[2], float(yn[i, 0]), float(yn[i, 1]))
-                )
+                sent, start, end, yes_no, _ = self._run(enc)
+            probs = np.where(enc.sentence_mask, _sigmoid(sent), 0.0)
+            out += decode(chunk, enc, probs, _softmax(yes_no, -1), start, end, span=best_span)
         return out
 
     def support_many(self, question: str, pairs, batch_size: int = 16) -> list[float]:
-        from qa.models.reader import support_first
-
         self._load()
         out: list[float] = []
         for lo in range(0, len(pairs), batch_size):
             chunk = pairs[lo : lo + batch_size]
             with self._lock:
-                feed, *_ = self._encode(
+                enc = self._encode(
                     [support_first(question, c) for c, _ in chunk],
                     [s for _, s in chunk],
                     [[] for _ in chunk],
                 )
-                *_, sup = self._run(feed)
+                *_, sup = self._run(enc)
             out += [float(x) for x in _sigmoid(sup)]
         return out
 

@@ -114,10 +114,40 @@ def encode(
     n_sent = max([len(s) for s in sentences] + [1])
     matrix = torch.zeros(batch, n_sent, length)
     mask = torch.zeros(batch, n_sent, dtype=torch.bool)
+    offsets_all, second_all, sent_tok_all = map_sentences(
+        enc["offset_mapping"].tolist(),
+        [enc.sequence_ids(i) for i in range(batch)],
+        sentences,
+        matrix,
+        mask,
+    )
+    return Encoded(
+        enc["input_ids"],
+        enc["attention_mask"],
+        enc.get("token_type_ids", torch.zeros_like(enc["input_ids"])),
+        matrix,
+        mask,
+        offsets_all,
+        second_all,
+        sent_tok_all,
+    )
+
+
+def map_sentences(
+    offsets: Sequence[Sequence[Sequence[int]]],
+    sequence_ids: Sequence[Sequence[int | None]],
+    sentences: Sequence[Sequence[tuple[int, int]]],
+    matrix,
+    mask,
+) -> tuple[list[list[tuple[int, int]]], list[list[int]], list[list[list[int]]]]:
+    """Map each example's sentences (character offsets in its second text) to its tokens,
+    from the tokenizer's per-token offsets and sequence ids: fills `matrix` (B, S, T) with
+    each sentence's averaging row and `mask` (B, S) with True for a sentence with tokens
+    (torch tensors or numpy arrays alike), and returns `Encoded`'s offsets, second_tokens
+    and sentence_tokens. No torch here: the ONNX reader encodes with it too."""
     offsets_all, second_all, sent_tok_all = [], [], []
-    for i in range(batch):
-        seq = enc.sequence_ids(i)
-        offs = [(int(a), int(b)) for a, b in enc["offset_mapping"][i].tolist()]
+    for i, (example_offsets, seq) in enumerate(zip(offsets, sequence_ids, strict=True)):
+        offs = [(int(a), int(b)) for a, b in example_offsets]
         second = [j for j, s in enumerate(seq) if s == 1]
         per_sentence = []
         k = 0
@@ -136,16 +166,7 @@ def encode(
         offsets_all.append(offs)
         second_all.append(second)
         sent_tok_all.append(per_sentence)
-    return Encoded(
-        enc["input_ids"],
-        enc["attention_mask"],
-        enc.get("token_type_ids", torch.zeros_like(enc["input_ids"])),
-        matrix,
-        mask,
-        offsets_all,
-        second_all,
-        sent_tok_all,
-    )
+    return offsets_all, second_all, sent_tok_all
 
 
 def char_span_to_tokens(enc: Encoded, i: int, start: int, end: int) -> tuple[int, int] | None:
@@ -219,6 +240,37 @@ def best_span(start_logits, end_logits, tokens: Sequence[int], max_tokens: int =
     flat = int(torch.argmax(scores))
     a, b = divmod(flat, n)
     return tokens[a], tokens[b], float(scores[a, b])
+
+
+def decode(
+    passages: Sequence[tuple[str, Sequence[tuple[int, int]]]],
+    enc: Encoded,
+    probs,
+    yes_no,
+    start,
+    end,
+    span=best_span,
+) -> list[Reading]:
+    """One `Reading` per passage of a batch from the network's outputs (torch tensors or numpy
+    arrays): `probs` (B, S) the sentence probabilities (0 where masked), `yes_no` (B, 2) the
+    yes/no probabilities, `start`/`end` (B, T) the span logits; the short answer is `span`'s
+    (`best_span`, or the ONNX reader's numpy one) inside the best sentence."""
+    out: list[Reading] = []
+    for i, (_text, sents) in enumerate(passages):
+        scores = tuple(
+            SentenceScore(k, int(a), int(b), float(probs[i, k])) for k, (a, b) in enumerate(sents)
+        )
+        found = (0, 0, 0.0)
+        if scores:
+            best = max(scores, key=lambda s: s.prob).index
+            tokens = span(start[i], end[i], enc.sentence_tokens[i][best], MAX_SPAN_TOKENS)
+            if tokens:
+                a, b, p = tokens
+                found = (enc.offsets[i][a][0], enc.offsets[i][b][1], p)
+        out.append(
+            Reading(scores, found[0], found[1], found[2], float(yes_no[i, 0]), float(yes_no[i, 1]))
+        )
+    return out
 
 
 # ----------------------------------------------------------------------------- loading
@@ -362,22 +414,7 @@ class Reader:
                         enc.input_ids, enc.attention_mask, enc.token_type_ids, enc.sentence_matrix
                     )
             probs = torch.sigmoid(sent).masked_fill(~enc.sentence_mask, 0.0)
-            yn = torch.softmax(yes_no, -1)
-            for i, (_text, sents) in enumerate(chunk):
-                scores = tuple(
-                    SentenceScore(k, int(a), int(b), float(probs[i, k]))
-                    for k, (a, b) in enumerate(sents)
-                )
-                span = (0, 0, 0.0)
-                if scores:
-                    best = max(scores, key=lambda s: s.prob).index
-                    found = best_span(start[i], end[i], enc.sentence_tokens[i][best])
-                    if found:
-                        a, b, p = found
-                        span = (enc.offsets[i][a][0], enc.offsets[i][b][1], p)
-                out.append(
-                    Reading(scores, span[0], span[1], span[2], float(yn[i, 0]), float(yn[i, 1]))
-                )
+            out += decode(chunk, enc, probs, torch.softmax(yes_no, -1), start, end)
         return out
 
     def support_many(
