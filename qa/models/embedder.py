@@ -87,7 +87,30 @@ def backend_of(embedder) -> str:
     return declared_backend(embedder) or "torch"
 
 
-class SentenceTransformerEmbedder:
+class CachedEmbedding:
+    """`embed_cached` for an embedder class (both backends): its `__init__` sets `_cache`, an
+    OrderedDict, and `_cache_lock`; it has `embed` and `dimension`."""
+
+    def embed_cached(self, texts: Sequence[str]) -> np.ndarray:
+        """`embed`, reusing the vectors of the last CACHE_SIZE texts this embedder saw through
+        this method (evidence sentences recur across ranking, verification and follow-ups)."""
+        with self._cache_lock:
+            found = {t: self._cache.get(t) for t in texts}
+        missing = list(dict.fromkeys(t for t, v in found.items() if v is None))
+        if missing:
+            for t, v in zip(missing, self.embed(missing), strict=True):
+                found[t] = v
+            with self._cache_lock:
+                for t in missing:
+                    self._cache[t] = found[t]
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.vstack([found[t] for t in texts])
+
+
+class SentenceTransformerEmbedder(CachedEmbedding):
     """A sentence-transformers model, loaded on first use and shared by threads."""
 
     backend = "torch"
@@ -161,24 +184,6 @@ class SentenceTransformerEmbedder:
                     )
                 )
         return np.ascontiguousarray(np.vstack(out), dtype=np.float32)
-
-    def embed_cached(self, texts: Sequence[str]) -> np.ndarray:
-        """`embed`, reusing the vectors of the last CACHE_SIZE texts this embedder saw through
-        this method (evidence sentences recur across ranking, verification and follow-ups)."""
-        with self._cache_lock:
-            found = {t: self._cache.get(t) for t in texts}
-        missing = list(dict.fromkeys(t for t, v in found.items() if v is None))
-        if missing:
-            for t, v in zip(missing, self.embed(missing), strict=True):
-                found[t] = v
-            with self._cache_lock:
-                for t in missing:
-                    self._cache[t] = found[t]
-                while len(self._cache) > CACHE_SIZE:
-                    self._cache.popitem(last=False)
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.vstack([found[t] for t in texts])
 
     def token_spans(self, texts: Sequence[str]) -> list[Spans]:
         """Character spans of each text's tokens, from a copy of the tokenizer of its own (its

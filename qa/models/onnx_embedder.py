@@ -17,12 +17,12 @@ import numpy as np
 
 from qa import config
 from qa.errors import ModelNotFound
-from qa.models.embedder import CACHE_SIZE, Spans, display_name, resolve_model_dir
+from qa.models.embedder import CachedEmbedding, Spans, display_name, resolve_model_dir
 
 BACKENDS = {"onnx": "int8", "onnx-fp32": "fp32"}
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(CachedEmbedding):
     """A sentence-transformers model through ONNX Runtime; loaded on first use, thread-safe."""
 
     def __init__(
@@ -172,23 +172,6 @@ class OnnxEmbedder:
         if self._config["normalize"]:
             vecs = vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
         return vecs.astype(np.float32)
-
-    def embed_cached(self, texts: Sequence[str]) -> np.ndarray:
-        """`embed`, reusing the vectors of the last CACHE_SIZE texts seen through this method."""
-        with self._cache_lock:
-            found = {t: self._cache.get(t) for t in texts}
-        missing = list(dict.fromkeys(t for t, v in found.items() if v is None))
-        if missing:
-            for t, v in zip(missing, self.embed(missing), strict=True):
-                found[t] = v
-            with self._cache_lock:
-                for t in missing:
-                    self._cache[t] = found[t]
-                while len(self._cache) > CACHE_SIZE:
-                    self._cache.popitem(last=False)
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.vstack([found[t] for t in texts])
 
     def token_spans(self, texts: Sequence[str]) -> list[Spans]:
         """Character spans of each text's word pieces (no special tokens, no truncation)."""
