@@ -138,26 +138,57 @@ def model_config(model_dir: Path) -> dict:
 def ensure_export(model_dir: Path, root: Path | None = None, log=None) -> Path:
     """The folder holding the ONNX export of `model_dir`, exporting it first if needed (one
     process at a time; a run killed midway leaves no half export behind)."""
+    return export_once(
+        export_dir(model_dir, root),
+        lambda folder: read_meta(folder) is not None,
+        lambda staging: export(model_dir, staging),
+        model_dir.name,
+        log,
+    )
+
+
+def export_once(folder: Path, done, make, what: str, log=None) -> Path:
+    """`folder`, made first by `make(staging)` unless `done(folder)`: one process at a time
+    (a file lock beside it, `done` asked again once it is held), into a staging folder renamed
+    into place, so a run killed midway leaves no half export behind. The embedder's and the
+    reader's exports both go through here."""
     from filelock import FileLock
 
-    folder = export_dir(model_dir, root)
-    if read_meta(folder) is not None:
+    if done(folder):
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + ".lock"):
-        if read_meta(folder) is not None:
+        if done(folder):
             return folder  # another process exported it meanwhile
         if log:
-            log(f"exporting {model_dir.name} to ONNX in {folder} (once) ...")
+            log(f"exporting {what} to ONNX in {folder} (once) ...")
         staging = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
         try:
-            export(model_dir, staging)
+            make(staging)
             if folder.exists():
                 shutil.rmtree(folder)
             os.replace(staging, folder)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def trace(module, args, path: Path, inputs: list[str], outputs: list[str], axes: dict) -> None:
+    """`torch.onnx.export` of `module` called with `args` into `path` (the TorchScript
+    exporter at OPSET, inference mode), with these input and output names and dynamic axes."""
+    import torch
+
+    with torch.inference_mode():
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
 
 
 def export(model_dir: Path, out: Path) -> dict:
@@ -219,17 +250,7 @@ def _export(model_dir: Path, out: Path) -> dict:
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {n: {0: "batch", 1: "tokens"} for n in names}
     axes["last_hidden_state"] = {0: "batch", 1: "tokens"}
-    with torch.inference_mode():
-        torch.onnx.export(
-            model,
-            args,
-            str(raw),
-            input_names=names,
-            output_names=["last_hidden_state"],
-            dynamic_axes=axes,
-            opset_version=OPSET,
-            dynamo=False,
-        )
+    trace(model, args, raw, names, ["last_hidden_state"], axes)
     optimized = optimize_model(
         str(raw),
         model_type="bert",

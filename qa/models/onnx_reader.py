@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import ModelNotFound
-from qa.models.onnx_export import cache_root
+from qa.models.onnx_export import cache_root, export_once, trace
 from qa.models.reader import (
     MAX_LENGTH,
     MAX_SPAN_TOKENS,
@@ -52,31 +51,16 @@ def export_dir(folder: Path) -> Path:
 
 def export_reader(folder: Path, log=None) -> Path:
     """The ONNX export of the reader in `folder` (exported now if missing): needs torch."""
-    from filelock import FileLock
-
-    out = export_dir(folder)
-    if (out / META).is_file():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out) + ".lock"):
-        if (out / META).is_file():
-            return out
-        if log:
-            log(f"exporting the reader to ONNX in {out} (once) ...")
-        staging = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
-        try:
-            _export(folder, staging)
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(staging, out)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return out
+    return export_once(
+        export_dir(folder),
+        lambda out: (out / META).is_file(),
+        lambda staging: _export(folder, staging),
+        "the reader",
+        log,
+    )
 
 
 def _export(folder: Path, out: Path) -> None:
-    import torch
-
     net, tokenizer, manifest = load_network(folder)
     enc = encode(
         tokenizer,
@@ -96,17 +80,7 @@ def _export(folder: Path, out: Path) -> None:
         support={0: "batch"},
     )
     raw = out / MODEL
-    with torch.inference_mode():
-        torch.onnx.export(
-            net,
-            args,
-            str(raw),
-            input_names=names,
-            output_names=OUTPUTS,
-            dynamic_axes=axes,
-            opset_version=17,
-            dynamo=False,
-        )
+    trace(net, args, raw, names, OUTPUTS, axes)
     if manifest.get("inference", {}).get("quantize_int8", False):
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
