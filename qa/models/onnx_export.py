@@ -25,6 +25,7 @@ from pathlib import Path
 
 from qa import config
 from qa.errors import ModelNotFound
+from qa.models.files import sha256
 
 EXPORT_FORMAT = "qa-onnx-embedder"
 EXPORT_VERSION = 2  # 2: int8 per channel with reduced range
@@ -279,7 +280,7 @@ def _export(model_dir: Path, out: Path) -> dict:
         "source": str(model_dir),
         "key": export_key(model_dir),
         "files": {"fp32": FP32, "int8": INT8, "tokenizer": "tokenizer.json"},
-        "sha256": {k: _sha256(out / k) for k in (FP32, INT8)},
+        "sha256": {k: sha256(out / k) for k in (FP32, INT8)},
         **cfg,
         "versions": {
             "torch": torch.__version__,
@@ -289,14 +290,6 @@ def _export(model_dir: Path, out: Path) -> dict:
     }
     (out / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return meta
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,6 @@ importing this module costs nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from qa import config
 from qa.errors import ModelNotFound
+from qa.models.files import sha256 as sha256_file
 
 FORMAT = "qa-reader"
 FORMAT_VERSION = 1
@@ -274,14 +274,6 @@ def decode(
 
 
 # ----------------------------------------------------------------------------- loading
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_manifest(folder: Path) -> dict:
