@@ -85,14 +85,13 @@ class OnnxEmbedder(CachedEmbedding):
                             "the onnx embedder backend needs onnxruntime: run `make setup` "
                             "or use QA_EMBED_BACKEND=torch"
                         ) from None
-                    opts = ort.SessionOptions()
-                    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                    opts.intra_op_num_threads = self.threads or config._cpu_count()
-                    opts.inter_op_num_threads = 1
-                    opts.log_severity_level = 3
+                    from qa.models.onnx_export import cpu_session
+
                     try:
-                        session = ort.InferenceSession(
-                            str(self.model_file), opts, providers=["CPUExecutionProvider"]
+                        session = cpu_session(
+                            self.model_file,
+                            self.threads,
+                            graph_optimization_level=ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
                         )
                     except Exception as exc:  # a damaged file surfaces as several types
                         raise ModelNotFound(

@@ -192,6 +192,21 @@ def trace(module, args, path: Path, inputs: list[str], outputs: list[str], axes:
         )
 
 
+def cpu_session(path: Path, threads: int | None = None, **options):
+    """An ONNX Runtime session of the model file `path` on the CPU: `threads` intra-op threads
+    (default: the cores), one inter-op thread, errors only in the log; `options` are set on
+    its SessionOptions too. What ONNX Runtime raises for a bad file is the caller's to word."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    for name, value in options.items():
+        setattr(opts, name, value)
+    opts.intra_op_num_threads = threads or config._cpu_count()
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 def export(model_dir: Path, out: Path) -> dict:
     """Export, optimize and quantize `model_dir` into the folder `out`; return the metadata."""
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import ModelNotFound
-from qa.models.onnx_export import cache_root, export_once, trace
+from qa.models.onnx_export import cache_root, cpu_session, export_once, trace
 from qa.models.reader import (
     MAX_LENGTH,
     MAX_SPAN_TOKENS,
@@ -148,22 +148,13 @@ class OnnxReader:
                 if self._session is None:
                     import sys
 
-                    import onnxruntime as ort
                     from tokenizers import Tokenizer
-
-                    from qa import config
 
                     out = export_reader(
                         self.folder, log=lambda m: print(f"qa: {m}", file=sys.stderr, flush=True)
                     )
-                    opts = ort.SessionOptions()
-                    opts.intra_op_num_threads = self.threads or config._cpu_count()
-                    opts.inter_op_num_threads = 1
-                    opts.log_severity_level = 3
                     try:
-                        session = ort.InferenceSession(
-                            str(out / MODEL), opts, providers=["CPUExecutionProvider"]
-                        )
+                        session = cpu_session(out / MODEL, self.threads)
                     except Exception as exc:
                         raise ModelNotFound(
                             f"cannot load the ONNX reader in {out}: {exc}; delete the folder "
