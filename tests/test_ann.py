@@ -340,3 +340,19 @@ def test_cli_says_a_changed_factory_waits_for_a_rebuild(tmp_path, caplog, monkey
         assert cli.main(["index", str(docs), "--index", str(ix)]) == 0
     assert "QA_FAISS_FACTORY=HNSW16 is not used" in caplog.text
     assert "qa index --rebuild" in caplog.text
+
+
+def test_search_breadth_is_settable_and_full_breadth_is_exact():
+    index, ids, vecs = make("IVF8,Flat")
+    queries = clustered(10, seed=5)
+    assert index.nprobe == vmod.nprobe_for(8) == min(8, vmod.NPROBE_MIN)
+    index.nprobe = 1
+    narrow = recall(index, ids, vecs, queries)
+    index.nprobe = 8  # every list: exact
+    assert recall(index, ids, vecs, queries) == 1.0 >= narrow
+    allowed = ids[::3]
+    assert recall(index, ids, vecs, queries, allowed=allowed) == 1.0
+    hnsw, ids, vecs = make("HNSW16")
+    hnsw.ef_search = 512
+    assert recall(hnsw, ids, vecs, queries) >= 0.99
+    assert vmod.nprobe_for(2048) == 128 and vmod.nprobe_for(64) == vmod.NPROBE_MIN

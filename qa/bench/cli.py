@@ -13,7 +13,7 @@ from pathlib import Path
 
 from qa.bench.index import DEFAULT_CHUNKS, format_index
 from qa.bench.report import Result, format_search, format_summary
-from qa.bench.scale import PIPELINE_MAX, SCALE_QUERIES
+from qa.bench.scale import BM25_MAX, PIPELINE_MAX, SCALE_QUERIES
 from qa.bench.search import DEFAULT_SIZES
 from qa.errors import BadInput, QAError
 
@@ -29,7 +29,9 @@ measured in the same run; model loading excluded):
           Sizes above --pipeline-max ({PIPELINE_MAX:,}) are layer-level scale points: qa's
           VectorIndex.search vs faiss IndexFlatIP on the same N synthetic unit vectors, and
           Store.bm25 vs the raw FTS5 query on N chunk-sized SQuAD-sentence texts in an SQLite
-          database with qa's schema (the pipeline would take ~50 min per 1M chunks here).
+          database with qa's schema (the pipeline would take ~50 min per 1M chunks here),
+          with both BM25 engines (QA_BM25 fts5 / memory); above --bm25-max, vectors only.
+          The vectors are shaped like real embeddings (see qa/bench/scale.py).
   ask     qa.ask vs raw llama-cpp-python create_completion on the prompt qa.ask builds:
           time to first token, tokens/s (target >= 0.9x); second turn with/without the
           prompt cache; latency split.
@@ -118,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=SCALE_QUERIES,
         help=f"questions at a layer-level size (default {SCALE_QUERIES})",
+    )
+    g.add_argument(
+        "--bm25-max",
+        type=int,
+        default=BM25_MAX,
+        help=f"larger layer-level sizes measure the vectors only (default {BM25_MAX:,})",
     )
 
     g = p.add_argument_group("ask")
@@ -220,6 +228,7 @@ def run(args: argparse.Namespace) -> list[Result]:
                         queries=min(args.queries, args.scale_queries),
                         repeats=args.repeats or 3,
                         corpus=corpus,
+                        fts=size <= args.bm25_max,
                     )
                 )
                 folder = workdir / f"scale-{size}"

@@ -28,8 +28,10 @@ sizes instead: the query embedding.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import random
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
@@ -44,6 +46,7 @@ from qa.bench.common import (
     LayerRatios,
     log,
     peak_rss_mb,
+    raw_encode,
     reset_peak_rss,
     rss_mb,
     search_depth,
@@ -57,13 +60,90 @@ from qa.index.store import Store, fts_query
 from qa.index.vectors import VectorIndex, plan
 
 PIPELINE_MAX = 200_000  # larger sizes are measured at the layer level
+BM25_MAX = 2_000_000  # larger layer-level sizes are vectors only (10M texts: ~10 GB SQLite)
 SCALE_QUERIES = 50  # questions at a layer-level point (a 1M-chunk FTS5 query takes ~1 s)
 CHUNKS_PER_DOC = 64
 BATCH = 256  # rows per transaction, as qa commits
-POINTS_PER_CENTRE = 100  # synthetic vectors per cluster centre
-SPREAD = 1.5  # noise norm around a centre: cosine 1/sqrt(1 + SPREAD^2) = .55 to it
+BASE_MAX = 10_000  # real sentence embeddings the synthetic vectors are drawn around
 RAW_MAX_BYTES = 6 * 2**30  # the exact baseline is built only if its vectors fit in this
 RECALL_K = 10
+RECALL_QUERIES = 200  # questions ann_recall_at_10 is measured over (50 left it +-.02)
+
+
+def time_both(ops, n: int, repeats: int, *, warm: int = 5, log=log):
+    """`time_rounds` that also records each call's thread CPU time: ({name: wall ms per
+    item}, {name: CPU ms per item}), each the median over rounds."""
+    cpu = {name: np.zeros((repeats, n)) for name in ops}
+    warm_calls = min(warm, n)  # time_rounds runs items 0..warm-1 once first, then rounds
+    calls = dict.fromkeys(ops, 0)
+
+    def timed(name, op):
+        def run(i):
+            t = time.thread_time()
+            op(i)
+            k = calls[name] - warm_calls
+            calls[name] += 1
+            if k >= 0:
+                cpu[name][k // n, i] = (time.thread_time() - t) * 1000
+
+        return run
+
+    wall = time_rounds({k: timed(k, op) for k, op in ops.items()}, n, repeats, warm=warm, log=log)
+    return wall, {name: np.median(v, axis=0) for name, v in cpu.items()}
+
+
+def ann_recall(layer, queries: np.ndarray, truth: np.ndarray) -> float:
+    """Mean share of the exact top RECALL_K that qa's vector search returns."""
+    found = [{i for i, _ in layer.search(q, RECALL_K)} for q in queries]
+    pairs = zip(found, truth, strict=True)
+    return float(np.mean([len(f & set(t.tolist())) / RECALL_K for f, t in pairs]))
+
+
+def breadth_sweep(layer, rvecs, truth, qvecs, depth: int, log=log) -> list[dict]:
+    """Recall and p50 latency (one pass) at search breadths around the one qa uses: IVF's
+    nprobe or HNSW's efSearch from a quarter to 4 times it; the breadth is put back after."""
+    if layer.kind == "flat":
+        return []
+    name = "nprobe" if layer.kind == "ivf" else "ef_search"
+    chosen = getattr(layer, name)
+    most = layer.index.nlist if layer.kind == "ivf" else 1024
+    values = sorted({max(1, min(most, round(chosen * f))) for f in (0.25, 0.5, 1, 2, 4)})
+    out = []
+    try:
+        for v in values:
+            setattr(layer, name, v)
+            rec = ann_recall(layer, rvecs, truth)
+            ms, cpu = [], []
+            for q in qvecs:
+                t, c = time.perf_counter(), time.thread_time()
+                layer.search(q, depth)
+                ms.append((time.perf_counter() - t) * 1000)
+                cpu.append((time.thread_time() - c) * 1000)
+            out.append(
+                {
+                    name: v,
+                    "ann_recall_at_10": rec,
+                    "vector_p50_ms": float(np.median(ms)),
+                    "vector_cpu_p50_ms": float(np.median(cpu)),
+                }
+            )
+            log(
+                f"  {name} {v}: recall@{RECALL_K} {rec:.3f}, vector p50 {np.median(ms):.1f} ms "
+                f"(CPU {np.median(cpu):.1f} ms)"
+            )
+    finally:
+        setattr(layer, name, chosen)
+    return out
+
+
+def bm25_agreement(fts5: Store, memory: Store, qs, depth: int) -> float:
+    """The share of FTS5's top `depth` ids that the in-memory engine returns too."""
+    shares = []
+    for q in qs:
+        want = {i for i, _ in fts5.bm25(q, depth)}
+        if want:
+            shares.append(len(want & {i for i, _ in memory.bm25(q, depth)}) / len(want))
+    return float(np.mean(shares)) if shares else math.nan
 
 
 @dataclass(frozen=True)
@@ -96,6 +176,19 @@ class ScaleResult(LayerRatios):
     ann_rss_mb: float = math.nan  # resident memory qa's VectorIndex added
     faiss_bytes: int = 0  # qa's VectorIndex written to a file
     hybrid_ms: Latency | None = None  # both layers, fusion and reading k rows
+    bm25_engine: str = "fts5"  # the one hybrid_ms used (QA_BM25)
+    bm25_memory_ms: Latency | None = None  # the in-memory engine's Store.bm25
+    hybrid_fts5_ms: Latency | None = None  # hybrid_ms with each engine
+    hybrid_memory_ms: Latency | None = None
+    bm25_memory_seconds: float = math.nan  # building the in-memory engine (and saving it)
+    bm25_memory_rss_mb: float = math.nan  # resident memory it added
+    bm25_memory_agreement: float = math.nan  # share of FTS5's top `depth` it returns too
+    recall_queries: int = 0  # questions ann_recall_at_10 is the mean over
+    # per operation, the p50 of the CPU time of the searching thread: what the search costs
+    # on a core of its own (wall time on this shared machine includes waiting for one)
+    cpu_p50_ms: dict = field(default_factory=dict)
+    sweep: tuple = ()  # recall and latency at other search breadths (nprobe / efSearch)
+    synthetic: str = ""  # what the vectors are
     kind: str = field(default="scale", init=False)
 
     @property
@@ -211,27 +304,67 @@ def build_fts(
     return seconds, mean_chars
 
 
-class ClusteredVectors:
-    """Seeded unit vectors around size/POINTS_PER_CENTRE random centres, made a block at a
-    time (the same block is the same whatever the order); see the module docstring."""
+class EmbeddedVectors:
+    """Seeded synthetic vectors shaped like real embeddings, made a block at a time (the same
+    block is the same whatever the order); see the module docstring.
 
-    def __init__(self, dimension: int, size: int, seed: int = 0) -> None:
-        self.dimension, self.seed = dimension, seed
-        rng = np.random.default_rng(seed)
-        n = max(1, size // POINTS_PER_CENTRE)
-        self.centres = rng.standard_normal((n, dimension), dtype=np.float32)
-        self.centres /= np.linalg.norm(self.centres, axis=1, keepdims=True)
+    Each vector is the real embedding of one of up to BASE_MAX corpus sentences plus Gaussian
+    noise with those embeddings' own covariance (so it stays in the directions real text
+    spreads along), scaled so that a vector's cosine to its sentence is the mean cosine of a
+    real sentence to its nearest real neighbour: the collection is a denser sample of the
+    same topics. The queries are the real embeddings of the corpus questions."""
+
+    def __init__(self, base: np.ndarray, queries: np.ndarray, seed: int = 0) -> None:
+        self.base = np.ascontiguousarray(base, dtype=np.float32)
+        self.query_vectors = np.ascontiguousarray(queries, dtype=np.float32)
+        self.dimension, self.seed = self.base.shape[1], seed
+        centred = self.base - self.base.mean(axis=0)
+        evals, evecs = np.linalg.eigh((centred.T @ centred) / max(1, len(centred)))
+        evals = np.clip(evals, 0, None)
+        self.shape = np.ascontiguousarray((evecs * np.sqrt(evals)).T, dtype=np.float32)
+        sample = self.base[: min(2000, len(self.base))]
+        sims = sample @ self.base.T
+        sims[np.arange(len(sample)), np.arange(len(sample))] = -np.inf
+        self.neighbour_cosine = float(np.clip(sims.max(axis=1).mean(), 0.05, 0.99))
+        # cos(b, b + s n) ~ 1 / sqrt(1 + s^2 trace(cov)) for noise n ~ N(0, cov)
+        trace = max(float(evals.sum()), 1e-6)
+        self.scale = math.sqrt((1 / self.neighbour_cosine**2 - 1) / trace)
 
     def block(self, start: int, n: int, stream: int = 0) -> np.ndarray:
         rng = np.random.default_rng((self.seed, stream, start))
-        v = rng.standard_normal((n, self.dimension), dtype=np.float32)
-        v *= SPREAD / math.sqrt(self.dimension)
-        v += self.centres[rng.integers(0, len(self.centres), n)]
+        z = rng.standard_normal((n, self.dimension), dtype=np.float32)
+        v = self.base[rng.integers(0, len(self.base), n)] + self.scale * (z @ self.shape)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         return v
 
     def queries(self, n: int) -> np.ndarray:
-        return self.block(0, n, stream=1)
+        return self.query_vectors[:n]
+
+
+def embedded_vectors(
+    corpus: Corpus, embedder, questions: list[str], workdir: Path, seed: int = 0, log=log
+) -> EmbeddedVectors:
+    """`EmbeddedVectors` from the corpus sentences and questions, their embeddings cached in
+    `workdir` (they are the same for every size)."""
+    sentences = list(dict.fromkeys(corpus.sentences()))
+    random.Random(seed).shuffle(sentences)
+    sentences = sentences[:BASE_MAX]
+    base = _cached_embeddings(embedder, sentences, Path(workdir), "sentences", log)
+    queries = _cached_embeddings(embedder, questions, Path(workdir), "questions", log)
+    return EmbeddedVectors(base, queries, seed)
+
+
+def _cached_embeddings(embedder, texts: list[str], workdir: Path, what: str, log) -> np.ndarray:
+    """raw_encode of the texts, cached in `workdir` by embedder and texts."""
+    key = hashlib.sha256("\n".join([embedder.name, str(embedder.dimension), *texts]).encode())
+    path = workdir / f"embedded-{what}-{key.hexdigest()[:16]}.npy"
+    if path.is_file():
+        return np.load(path)
+    log(f"  embedding {len(texts):,} corpus {what} ...")
+    vecs = np.vstack([raw_encode(embedder, texts[i : i + 256]) for i in range(0, len(texts), 256)])
+    workdir.mkdir(parents=True, exist_ok=True)
+    np.save(path, vecs)
+    return vecs
 
 
 class MappedVectors:
@@ -248,20 +381,19 @@ class MappedVectors:
 
 def build_vectors(
     size: int,
-    dimension: int,
+    data: EmbeddedVectors,
     factory: str,
-    seed: int = 0,
     block: int = 65_536,
     workdir: Path | None = None,
     log=log,
 ):
-    """(qa VectorIndex, raw faiss IndexFlatIP or None, ClusteredVectors, seconds to build qa's
-    index, RSS MiB it added) holding the same `size` clustered vectors with ids 1..size. The
-    raw index is left out when its vectors would not fit in RAW_MAX_BYTES; lossy codes get a
+    """(qa VectorIndex, raw faiss IndexFlatIP or None, seconds to build qa's index, RSS MiB
+    it added) holding the same `size` synthetic vectors of `data` with ids 1..size. The raw
+    index is left out when its vectors would not fit in RAW_MAX_BYTES; lossy codes get a
     memory-mapped float copy in `workdir` to be re-ranked from."""
     import faiss
 
-    data = ClusteredVectors(dimension, size, seed)
+    dimension = data.dimension
     spec = plan(factory, size)
     raw = faiss.IndexFlatIP(dimension) if size * dimension * 4 <= RAW_MAX_BYTES else None
     before = rss_mb()
@@ -276,7 +408,7 @@ def build_vectors(
     built = time.perf_counter() - t
     mapped = None
     if layer.lossy and workdir is not None:
-        mapped = workdir / f"vectors-{size}-{dimension}-{seed}.f32"
+        mapped = workdir / f"vectors-{size}-{dimension}-{data.seed}.f32"
         out = np.memmap(mapped, dtype=np.float32, mode="w+", shape=(size, dimension))
     for start in range(0, size, block):
         n = min(block, size - start)
@@ -294,10 +426,10 @@ def build_vectors(
         out.flush()
         del out
         layer.fetch = MappedVectors(mapped, size, dimension)
-    return layer, raw, data, built, rss_mb() - before
+    return layer, raw, built, rss_mb() - before
 
 
-def exact_top(raw, data: ClusteredVectors, size: int, queries: np.ndarray, k: int, block=65_536):
+def exact_top(raw, data: EmbeddedVectors, size: int, queries: np.ndarray, k: int, block=65_536):
     """The exact top-k ids (1-based) of each query: from the raw index, else block by block."""
     if raw is not None:
         _, ids = raw.search(queries, k)
@@ -353,60 +485,89 @@ def bench_scale(
         fts_s, mean_chars = build_fts(db, size, corpus, chars, seed, log)
         log(f"  built in {fts_s:.0f}s")
     spec = plan(settings.faiss_factory, size)
-    log(f"  {size:,} clustered synthetic vectors into qa's VectorIndex ({spec}) ...")
+    recall_qs = list(dict.fromkeys(corpus.questions))[: max(len(qs), RECALL_QUERIES)]
+    data = embedded_vectors(corpus, embedder, recall_qs, workdir, seed, log)
+    log(
+        f"  {size:,} synthetic vectors into qa's VectorIndex ({spec}): around "
+        f"{len(data.base):,} real sentence embeddings (cosine {data.neighbour_cosine:.2f} to "
+        "them, as a real sentence to its nearest neighbour); queries: real question embeddings"
+    )
     t = time.perf_counter()
-    layer, raw, data, ann_s, ann_mb = build_vectors(
-        size, embedder.dimension, settings.faiss_factory, seed, workdir=directory, log=log
+    layer, raw, ann_s, ann_mb = build_vectors(
+        size, data, settings.faiss_factory, workdir=directory, log=log
     )
     vectors_s = time.perf_counter() - t
     log(f"  added in {vectors_s:.0f}s (qa's index: {ann_s:.0f}s, {ann_mb:.0f} MiB)")
-    qvecs = data.queries(len(qs))
-    truth = exact_top(raw, data, size, qvecs, RECALL_K)
-    found = [[i for i, _ in layer.search(q, RECALL_K)] for q in qvecs]
-    recall = float(
-        np.mean(
-            [len(set(f) & set(t.tolist())) / RECALL_K for f, t in zip(found, truth, strict=True)]
-        )
-    )
-    log(f"  recall@{RECALL_K} against exact search: {recall:.3f}")
+    rvecs = data.queries(len(recall_qs))
+    qvecs = rvecs[: len(qs)]
+    truth = exact_top(raw, data, size, rvecs, RECALL_K)
+    recall = ann_recall(layer, rvecs, truth)
+    log(f"  recall@{RECALL_K} against exact search ({len(rvecs)} questions): {recall:.3f}")
+    sweep = breadth_sweep(layer, rvecs, truth, qvecs, depth, log)
     faiss_path = directory / "qa-vectors.faiss"
     layer.save(faiss_path)
     faiss_bytes = faiss_path.stat().st_size
     faiss_path.unlink()
     store = Store(db) if fts else None
     conn = sqlite3.connect(db, check_same_thread=False) if fts else None
+    memory = Store(db, bm25="memory") if fts else None
+    memory_s = memory_mb = math.nan
+    agreement = math.nan
+    if fts:
+        memory.memory_path.unlink(missing_ok=True)  # always timed from scratch
+        before, t = rss_mb(), time.perf_counter()
+        memory.memory_bm25()
+        memory_s, memory_mb = time.perf_counter() - t, rss_mb() - before
+        log(f"  in-memory BM25 built (and saved) in {memory_s:.0f}s, +{memory_mb:.0f} MiB")
+        agreement = bm25_agreement(store, memory, qs, depth)
+        log(f"  in-memory BM25's top {depth} against FTS5's: {agreement:.4f} the same")
     resident = rss_mb()
     matches = [fts_query(q) for q in qs]
+    engines = {"fts5": store, "memory": memory}
 
     def t_fts(i):
         if matches[i]:
             conn.execute(FTS_SQL, (matches[i], depth)).fetchall()
 
-    def t_hybrid(i):
-        lists = {"dense": layer.search(qvecs[i], depth), "bm25": store.bm25(qs[i], depth)}
+    def t_hybrid(i, engine):
+        lists = {"dense": layer.search(qvecs[i], depth), "bm25": engine.bm25(qs[i], depth)}
         ranked = fuse(lists)[:k]
-        store.chunks([cid for cid, _, _ in ranked])
+        engine.chunks([cid for cid, _, _ in ranked])
 
     ops = {"vector": lambda i: layer.search(qvecs[i], depth)}
     if raw is not None:
         ops["faiss"] = lambda i: raw.search(qvecs[i : i + 1], depth)
     if fts:
-        ops.update(fts=t_fts, bm25=lambda i: store.bm25(qs[i], depth), hybrid=t_hybrid)
+        ops.update(
+            fts=t_fts,
+            bm25=lambda i: store.bm25(qs[i], depth),
+            bm25_memory=lambda i: memory.bm25(qs[i], depth),
+            hybrid_fts5=lambda i: t_hybrid(i, engines["fts5"]),
+            hybrid_memory=lambda i: t_hybrid(i, engines["memory"]),
+        )
     try:
-        med = time_rounds(ops, len(qs), repeats, warm=5, log=log)
+        med, cpu = time_both(ops, len(qs), repeats, warm=5, log=log)
     finally:
         if fts:
             store.close()
+            memory.close()
             conn.close()
     nan = np.full(len(qs), np.nan)
-    for name in ("faiss", "fts", "bm25", "hybrid"):
+    for name in ("faiss", "fts", "bm25", "bm25_memory", "hybrid_fts5", "hybrid_memory"):
         med.setdefault(name, nan)
+    med["hybrid"] = med[f"hybrid_{settings.bm25}"]
+    cpu_p50 = {name: float(np.median(v)) for name, v in cpu.items()}
+    cpu_p50["hybrid"] = cpu_p50.get(f"hybrid_{settings.bm25}", math.nan)
     log(
         f"  {size:,} chunks, {layer.spec}: ann_recall_at_10 {recall:.3f} (goal >= .98), "
         f"vector_p50_ms {np.percentile(med['vector'], 50):.1f} (<= 20), hybrid_p50_ms "
-        f"{np.percentile(med['hybrid'], 50):.1f} (<= 100), bm25_p50_ms "
-        f"{np.percentile(med['bm25'], 50):.1f}, qa index build {ann_s:.0f} s, "
-        f"+{ann_mb:.0f} MiB, RSS {resident:.0f} MiB"
+        f"{np.percentile(med['hybrid'], 50):.1f} (<= 100, BM25 engine {settings.bm25}; fts5 "
+        f"{np.percentile(med['hybrid_fts5'], 50):.1f}, memory "
+        f"{np.percentile(med['hybrid_memory'], 50):.1f}), bm25_p50_ms fts5 "
+        f"{np.percentile(med['bm25'], 50):.1f} / memory "
+        f"{np.percentile(med['bm25_memory'], 50):.1f}, qa index build {ann_s:.0f} s, "
+        f"+{ann_mb:.0f} MiB, RSS {resident:.0f} MiB; CPU p50 ms: vector "
+        f"{cpu_p50['vector']:.1f}, hybrid {cpu_p50['hybrid']:.1f}"
     )
     return ScaleResult(
         corpus=corpus.origin,
@@ -438,4 +599,19 @@ def bench_scale(
         ann_rss_mb=ann_mb,
         faiss_bytes=faiss_bytes,
         hybrid_ms=Latency.of(med["hybrid"]),
+        bm25_engine=settings.bm25,
+        bm25_memory_ms=Latency.of(med["bm25_memory"]),
+        hybrid_fts5_ms=Latency.of(med["hybrid_fts5"]),
+        hybrid_memory_ms=Latency.of(med["hybrid_memory"]),
+        bm25_memory_seconds=memory_s,
+        bm25_memory_rss_mb=memory_mb,
+        bm25_memory_agreement=agreement,
+        recall_queries=len(rvecs),
+        cpu_p50_ms=cpu_p50,
+        sweep=tuple(sweep),
+        synthetic=(
+            f"{size:,} vectors around {len(data.base):,} real sentence embeddings plus noise "
+            f"of their covariance (cosine {data.neighbour_cosine:.2f} to them); queries: real "
+            "question embeddings"
+        ),
     )

@@ -34,6 +34,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +105,9 @@ class MemoryBM25:
 
     def __init__(self) -> None:
         self.terms = Terms()
-        self.vocab: dict[str, int] = {}
+        self.vocab: dict[str, int] = {}  # term -> id
+        self.word_ids: dict[str, int] = {}  # word of one term -> the term's id
+        self.odd_words: set[str] = set()  # words of no term or of several
         self.segments: list[Segment] = []
         self.live = 0  # chunks alive
         self.live_length = 0  # their terms in all
@@ -124,14 +127,8 @@ class MemoryBM25:
         lengths = np.zeros(len(ids), np.int32)
         for start in range(0, len(texts), BATCH):
             part = texts[start : start + BATCH]
-            per_doc = [self.terms.of(text) for text in part]
-            n = np.fromiter((len(t) for t in per_doc), np.int64, count=len(per_doc))
+            tids, n = self._term_ids([WORD.findall(text) for text in part])
             lengths[start : start + len(part)] = n
-            tids = np.fromiter(
-                (vocab.setdefault(t, len(vocab)) for terms in per_doc for t in terms),
-                np.int64,
-                count=int(n.sum()),
-            )
             docs = np.repeat(np.arange(start, start + len(part), dtype=np.int64), n)
             key, count = np.unique((tids << 32) | docs, return_counts=True)
             pairs.append(key)
@@ -151,6 +148,31 @@ class MemoryBM25:
             tf.astype(np.float32),
             np.ones(len(ids), bool),
         )
+
+    def _term_ids(self, words_per_doc: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(the vocabulary ids of the docs' terms in order, terms per doc), new terms added
+        to the vocabulary. Almost every word is one term: those go through one dict lookup."""
+        flat = list(chain.from_iterable(words_per_doc))
+        single = self.word_ids
+        unique = set(flat)
+        new = [w for w in unique if w not in single and w not in self.odd_words]
+        if new:
+            self.terms.learn(new)
+            for w in new:
+                terms = self.terms.memo[w]
+                if len(terms) == 1:
+                    single[w] = self.vocab.setdefault(terms[0], len(self.vocab))
+                else:  # no term, or several (a phrase to FTS5)
+                    self.odd_words.add(w)
+                    for t in terms:
+                        self.vocab.setdefault(t, len(self.vocab))
+        if unique.isdisjoint(self.odd_words):
+            n = np.fromiter(map(len, words_per_doc), np.int64, count=len(words_per_doc))
+            return np.fromiter(map(single.__getitem__, flat), np.int64, count=len(flat)), n
+        memo, vocab = self.terms.memo, self.vocab
+        per_doc = [[vocab[t] for w in words for t in memo[w]] for words in words_per_doc]
+        n = np.fromiter(map(len, per_doc), np.int64, count=len(per_doc))
+        return np.fromiter(chain.from_iterable(per_doc), np.int64, count=int(n.sum())), n
 
     def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
         """Index chunks whose ids are all above the ones held."""
