@@ -138,7 +138,9 @@ class Engine:
         """Index `paths` (default: what the index was built from). Only new or changed files
         are read and embedded; files gone from under `paths` are dropped unless `add_only`.
         With `rebuild`, build everything again and switch to it atomically (the old index
-        serves readers until then, and stays if the rebuild fails)."""
+        serves readers until then, and stays if the rebuild fails). `progress(event, n,
+        total)` is told of files read ("files"), passages embedded ("embed") and pages read
+        by OCR ("ocr", n so far, None), in the calling thread."""
         if not self.settings.ocr:  # Settings(ocr=False) / QA_OCR=0: no OCR in this run
             from qa.ingest import ocr
 

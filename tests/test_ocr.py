@@ -113,3 +113,11 @@ def test_an_unreadable_image_is_one_line(tmp_path):
     path.write_bytes(buffer.getvalue()[:200])
     with pytest.raises(Unsupported, match=r"^corrupt or unreadable PNG image"):
         load(path)
+
+
+def test_no_ocr_flag_is_the_ocr_setting():
+    from qa.cli.main import build_parser, settings_from
+
+    parser = build_parser()
+    assert settings_from(parser.parse_args(["index", "docs", "--no-ocr"])).ocr is False
+    assert settings_from(parser.parse_args(["index", "docs"])).ocr is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -105,3 +106,71 @@ def test_unchanged_content_is_not_loaded(mixed):
     first = read_and_load(Job(path, "x", None))
     again = read_and_load(Job(path, "x", first.sha256))
     assert again.same and again.doc is None and again.sha256 == first.sha256
+
+
+@pytest.fixture
+def scans(tmp_path) -> Path:
+    """Four scanned images and a two-page scanned PDF: six pages for OCR."""
+    from test_formats import make_png, make_scanned_pdf
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for i in range(4):
+        make_png(folder / f"scan-{i}.png")
+    make_scanned_pdf(folder / "scan.pdf")
+    return folder
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="needs tesseract")
+def test_ocr_pages_read_in_workers_are_counted_as_they_go(
+    scans, tmp_path, settings, fake_embedder, monkeypatch
+):
+    monkeypatch.setattr(parallel, "POLL_SECONDS", 0.05)
+    runs = {}
+    for threads in (1, 2):
+        index, events, _ = _build(scans, tmp_path, settings, fake_embedder, threads, f"t{threads}")
+        runs[threads] = (events, _contents(index))
+    (serial, serial_docs), (par, par_docs) = runs[1], runs[2]
+    assert par_docs == serial_docs
+    for events in (serial, par):
+        pages = [n for e, n, _ in events if e == "ocr"]
+        assert pages == sorted(pages) and pages[-1] == 6, events  # one count, every page
+        assert all(total is None for e, _, total in events if e == "ocr")
+        # reported while files are read, not all at the end: before the last file is done
+        first_ocr = next(i for i, e in enumerate(events) if e[0] == "ocr")
+        assert first_ocr < events.index(("files", 5, 5)), events
+    assert [e for e in par if e[0] == "files"] == [e for e in serial if e[0] == "files"]
+
+
+def test_workers_get_a_share_of_the_threads(mixed):
+    loads = Loads(2, threads=2)
+    try:
+        job = Job(mixed / "sample-0.pdf", "sample-0.pdf", None)
+        assert loads._submit(job).result().doc is not None
+        for name in parallel.THREAD_VARIABLES:
+            assert loads._pool.submit(os.getenv, name).result() == "1"
+    finally:
+        loads.close()
+    assert Loads(2, threads=8).worker_threads == 4
+    assert Loads(4).worker_threads == 1
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="needs tesseract")
+@pytest.mark.parametrize("ocr_on", [True, False])
+def test_the_engine_reports_ocr_pages_unless_ocr_is_off(
+    scans, tmp_path, settings, fake_embedder, ocr_on
+):
+    from qa import Engine
+
+    s = settings.with_(threads=1, ocr=ocr_on)
+    index = Index.open(s.index_dir, settings=s, embedder=fake_embedder, create=True)
+    events = []
+    report = Engine(s, index=index).index_files(
+        [scans / "scan-0.png"], progress=lambda *e: events.append(e)
+    )
+    index.close()
+    if ocr_on:
+        assert len(report.added) == 1 and ("ocr", 1, None) in events
+    else:
+        assert [r.reason for r in report.skipped] == ["OCR is off (QA_OCR=0 or --no-ocr)"]
+        assert not [e for e in events if e[0] == "ocr"]

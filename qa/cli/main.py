@@ -195,6 +195,7 @@ def settings_from(args):
         max_file_mb=getattr(args, "max_file_mb", None),
         max_chunks_per_file=getattr(args, "max_chunks_per_file", None),
         embed_backend=getattr(args, "backend", None),
+        ocr=False if getattr(args, "no_ocr", False) else None,
     )
 
 
@@ -215,15 +216,11 @@ def _index(args) -> int:
     if not paths and not stored_roots(settings.index_dir):
         # a new index with no PATH: the sample corpus
         paths = [Path("corpus") if Path("corpus").is_dir() else PROJECT_ROOT / "corpus"]
-    from qa.ingest import ocr
-
     progress = _Progress(enabled=not args.quiet and not args.json)
-    use_ocr = settings.ocr and not getattr(args, "no_ocr", False)
-    try:
-        with ocr.configured(enabled=use_ocr, progress=progress):
-            report = engine.index_files(
-                paths, rebuild=args.rebuild, add_only=args.add, progress=progress
-            )
+    try:  # --no-ocr is Settings(ocr=False): the engine turns OCR off for the run
+        report = engine.index_files(
+            paths, rebuild=args.rebuild, add_only=args.add, progress=progress
+        )
     finally:
         progress.close()
     if args.json:

@@ -109,6 +109,12 @@ class Writer:
         return sorted(s for s in stored if s.startswith(prefixes))
 
     def _update(self, paths, remove_missing: bool, progress: Progress | None) -> IndexReport:
+        from qa.ingest import ocr
+
+        with ocr.configured(progress=progress):  # pages read by OCR, here or in the workers
+            return self._update_files(paths, remove_missing, progress)
+
+    def _update_files(self, paths, remove_missing: bool, progress: Progress | None):
         progress = progress or _no_progress
         t0 = time.perf_counter()
         roots = [Path(p) for p in paths]
@@ -138,7 +144,7 @@ class Writer:
                 seen.add(source)
                 checked.append((source, self._check(path, source, stored.get(source))))
             todo = [c for _, c in checked if isinstance(c, _Todo)]
-            loads = Loads(self.settings.threads).run(
+            loads = Loads(self.settings.threads, threads=self.settings.threads).run(
                 Job(t.path, t.source, t.old.sha256 if t.old is not None else None) for t in todo
             )
             try:

@@ -5,7 +5,14 @@ The `tesseract` program is run directly (one process per page, the image on stdi
 stdout): pytesseract does the same with temporary files. OCR is on unless `QA_OCR=0` (or
 `qa index --no-ocr`, which is `configured(enabled=False)`: it sets `QA_OCR` for the run, so
 loader processes started meanwhile see it too); `configured(progress=...)` reports each page
-read in this process, as `progress("ocr", pages_so_far, None)`, for the progress bar.
+read, as `progress("ocr", pages_so_far, None)`, for the progress bar. Pages read in a loader
+process (`qa.ingest.parallel`) are counted there into a shared counter (`count_into`) that the
+parent reads while it waits and hands on with `pages_read(n)`, so one count covers both.
+
+Tesseract runs with one OpenMP thread (OMP_THREAD_LIMIT=1): a second thread did not read a
+page faster on 2 cores (0.52 vs 0.53 s), and with the cores busy (parsing in other
+processes, embedding) it made a page 7 to 25 times slower (OpenMP threads waiting for a core).
+Pages run side by side only in separate loader processes, `QA_THREADS` of them.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 
 from qa.ingest.base import Unsupported, newlines
@@ -29,7 +37,8 @@ MISSING = (
 )
 OFF = "OCR is off (QA_OCR=0 or --no-ocr)"
 
-_shared: dict = {"progress": None, "pages": 0}
+_shared: dict = {"progress": None, "pages": 0, "counter": None}
+_lock = threading.Lock()
 
 
 def enabled() -> bool:
@@ -47,9 +56,11 @@ def configured(
     enabled: bool | None = None, progress: Callable[[str, int, int | None], None] | None = None
 ) -> Iterator[None]:
     """Within the block (in every thread): OCR on or off (None: as `QA_OCR` says), and
-    `progress` told of every page read."""
+    `progress` told of every page read, counted from 0 (None: the progress already set, if
+    any, with its count)."""
     before, env = dict(_shared), os.environ.get("QA_OCR")
-    _shared.update(progress=progress, pages=0)
+    if progress is not None:
+        _shared.update(progress=progress, pages=0)
     if enabled is not None:
         os.environ["QA_OCR"] = "1" if enabled else "0"
     try:
@@ -63,11 +74,34 @@ def configured(
                 os.environ["QA_OCR"] = env
 
 
-def _report() -> None:
-    _shared["pages"] += 1
-    if (progress := _shared["progress"]) is not None:
+def count_into(counter) -> None:
+    """In a loader process: add every page read to `counter` (a `multiprocessing.Value`
+    the parent reads), besides the progress in this process."""
+    _shared["counter"] = counter
+
+
+def pages_read(n: int = 1) -> None:
+    """`n` more pages were read (here, or in a loader process): count them and tell the
+    progress set by `configured`."""
+    if n <= 0:
+        return
+    with _lock:
+        _shared["pages"] += n
+        pages, progress = _shared["pages"], _shared["progress"]
+    if progress is not None:
         with contextlib.suppress(Exception):  # a progress bar must never fail a file
-            progress("ocr", _shared["pages"], None)
+            progress("ocr", pages, None)
+
+
+def _report() -> None:
+    counter = _shared["counter"]
+    # a worker that died holding the lock must not stop the others: the page goes uncounted
+    if counter is not None and counter.get_lock().acquire(timeout=1.0):
+        try:
+            counter.value += 1
+        finally:
+            counter.get_lock().release()
+    pages_read(1)
 
 
 def check() -> None:
