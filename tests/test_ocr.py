@@ -67,9 +67,9 @@ def test_a_page_with_a_text_layer_is_not_ocrd(tmp_path, monkeypatch):
 def test_ocr_off_says_so_and_keeps_text_pages(tmp_path, monkeypatch):
     png, pdf = make_png(tmp_path / "scan.png"), make_scanned_pdf(tmp_path / "scan.pdf")
     monkeypatch.setenv("QA_OCR", "0")
-    with pytest.raises(Unsupported, match=r"^OCR is off \(QA_OCR=0 or --no-ocr\)$"):
+    with pytest.raises(ocr.OcrOff, match=r"^OCR is off \(QA_OCR=0 or --no-ocr\)$"):
         load(png)
-    with pytest.raises(Unsupported, match=r"PDF has no text layer \(scanned\?\) and OCR is off"):
+    with pytest.raises(ocr.OcrOff, match=r"PDF has no text layer \(scanned\?\) and OCR is off"):
         load(pdf)
     monkeypatch.delenv("QA_OCR")
     with ocr.configured(enabled=False), pytest.raises(Unsupported, match="OCR is off"):

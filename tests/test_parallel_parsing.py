@@ -173,4 +173,5 @@ def test_the_engine_reports_ocr_pages_unless_ocr_is_off(
         assert len(report.added) == 1 and ("ocr", 1, None) in events
     else:
         assert [r.reason for r in report.skipped] == ["OCR is off (QA_OCR=0 or --no-ocr)"]
+        assert not report.skipped[0].failed  # skipped by choice: not a partial failure
         assert not [e for e in events if e[0] == "ocr"]

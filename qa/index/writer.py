@@ -232,7 +232,7 @@ class Writer:
         """Chunk a file read and loaded (in a worker or here): the work to commit, why it is
         skipped, or None if its content is what was indexed."""
         if loaded.error is not None:
-            return Skipped(todo.source, loaded.error, failed=True)
+            return Skipped(todo.source, loaded.error, failed=not loaded.skipped)
         if loaded.same:
             self._touch(todo.source, todo.info)
             return None

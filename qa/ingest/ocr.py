@@ -37,6 +37,11 @@ MISSING = (
 )
 OFF = "OCR is off (QA_OCR=0 or --no-ocr)"
 
+
+class OcrOff(Unsupported):
+    """A file not read because OCR is turned off: skipped by choice, not a failure."""
+
+
 _shared: dict = {"progress": None, "pages": 0, "counter": None}
 _lock = threading.Lock()
 
@@ -105,9 +110,9 @@ def _report() -> None:
 
 
 def check() -> None:
-    """Raise `Unsupported` if OCR is off or Tesseract is missing."""
+    """Raise `OcrOff` if OCR is off, `Unsupported` if Tesseract is missing."""
     if not enabled():
-        raise Unsupported(OFF)
+        raise OcrOff(OFF)
     if tesseract() is None:
         raise Unsupported(MISSING)
 

@@ -52,17 +52,20 @@ class Job:
 
 @dataclass(frozen=True)
 class Loaded:
-    """A job's outcome: `doc` loaded; or `same` (content unchanged); or `error` (why not)."""
+    """A job's outcome: `doc` loaded; or `same` (content unchanged); or `error` (why not),
+    with `skipped` if that was by choice (OCR turned off) rather than a failure."""
 
     sha256: str = ""
     doc: object = None
     same: bool = False
     error: str | None = None
+    skipped: bool = False
 
 
 def read_and_load(job: Job) -> Loaded:
     """Read, hash and load one file (in a worker or in-process): never raises for a bad file."""
     from qa.ingest.loaders import Unsupported, load
+    from qa.ingest.ocr import OcrOff
 
     try:
         data = job.path.read_bytes()
@@ -74,7 +77,7 @@ def read_and_load(job: Job) -> Loaded:
     try:
         doc = load(job.path, source=job.source, data=data)
     except Unsupported as exc:
-        return Loaded(sha256=sha, error=str(exc))
+        return Loaded(sha256=sha, error=str(exc), skipped=isinstance(exc, OcrOff))
     return Loaded(sha256=sha, doc=doc)
 
 

@@ -133,7 +133,8 @@ def _scanned(data: bytes, pages: int, numbered, failures) -> tuple[list, list, l
     if not ocr.enabled() or ocr.tesseract() is None:
         why = ocr.OFF if not ocr.enabled() else ocr.MISSING
         if not numbered and not failures:
-            raise Unsupported(f"PDF has no text layer (scanned?) and {why}")
+            error = ocr.OcrOff if why == ocr.OFF else Unsupported  # off: skipped, not failed
+            raise error(f"PDF has no text layer (scanned?) and {why}")
         return numbered, failures, [f"{len(blank)} of {pages} pages have no text layer: {why}"]
     read_texts, ocr_failures = _ocr_pages(data, blank)
     merged = sorted(numbered + read_texts)
