@@ -45,7 +45,7 @@ PAYLOAD = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=1
 # Markup the renderer itself writes; anything else in the output came from the content.
 ALLOWED_TAGS = {
     "div", "span", "a", "button", "details", "summary", "mark", "section", "table", "thead",
-    "tbody", "tr", "th", "td", "p", "b",
+    "tbody", "tr", "th", "td", "p", "b", "code",
 }  # fmt: skip
 
 
@@ -454,6 +454,43 @@ def test_upload_reports_each_file_and_indexes_incrementally(fake_app, tmp_path):
     assert ">updated<" in fake_app.upload([incoming / "owls.txt"])
     assert fake_app.engine.search("Snowy owls Arctic", 1)[0].source == "uploads/owls.txt"
     assert "No files chosen" in fake_app.upload(None)
+
+
+def test_the_page_lists_every_format_the_upload_accepts(fake_app, monkeypatch):
+    from qa.ingest import ocr
+    from qa.ingest.walk import SUFFIXES
+    from qa.web.files import FORMAT_GROUPS, formats_view
+
+    listed = [
+        x for _, formats in FORMAT_GROUPS for _, suffixes in formats for x in suffixes.split()
+    ]
+    assert sorted(listed) == sorted(SUFFIXES)  # each once, nothing the loaders do not read
+    page = fake_app.formats_view()
+    assert all(f"{s}</code>" in page or f"{s} " in page for s in SUFFIXES)
+    assert '<th scope="row">Spreadsheets</th>' in page and "read by OCR" in page
+    assert_only_our_markup(page)
+    assert "OCR is off" in formats_view(ocr=False)
+    monkeypatch.setattr(ocr.shutil, "which", lambda name: None)
+    assert "apt-get install tesseract-ocr" in formats_view()
+
+
+def test_upload_progress_counts_ocr_pages(tmp_path):
+    from qa.web.chat import _file_progress
+
+    calls = []
+    on = _file_progress(lambda *a, **k: calls.append((a, k)))
+    on("files", 0, 2)
+    on("ocr", 1, None)
+    on("ocr", 2, None)
+    on("files", 1, 2)
+    descs = [k["desc"] for _, k in calls]
+    assert descs == [
+        "Indexing files (0/2)",
+        "Indexing files (0/2), OCR: 1 page read",
+        "Indexing files (0/2), OCR: 2 pages read",
+        "Indexing files (1/2), OCR: 2 pages read",
+    ]
+    assert [a for a, _ in calls][1] == ((0, 2),)
 
 
 def test_delete_removes_the_document_and_its_uploaded_file(fake_app, tmp_path):

@@ -53,6 +53,16 @@ CSS = """
 .qa-r-skipped .qa-outcome, .qa-r-refused .qa-outcome, .qa-r-failed .qa-outcome { color: #c22; }
 .qa-r-indexed .qa-outcome, .qa-r-updated .qa-outcome { color: #2a7; }
 .qa-report-summary, .qa-docs-total { margin: 6px 0; font-size: 0.9em; }
+.qa-formats { font-size: 0.9em; margin: 2px 0 6px; }
+.qa-formats-head { font-weight: 600; margin-bottom: 2px; }
+.qa-formats table { border-collapse: collapse; border: none !important; width: auto; }
+.qa-formats tr, .qa-formats th, .qa-formats td { border: none !important;
+  background: none !important; }
+.qa-formats th, .qa-formats td { text-align: left; padding: 1px 16px 1px 0 !important;
+  vertical-align: baseline; }
+.qa-formats th { font-weight: 600; white-space: nowrap; }
+.qa-formats code { font-size: 0.92em; }
+.qa-formats-note { margin-top: 4px; color: var(--body-text-color-subdued); }
 """
 
 # Runs once when the transcript component mounts (`element` is its root): clicks on a

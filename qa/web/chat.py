@@ -19,7 +19,7 @@ from qa.config import Settings
 from qa.engine import Engine
 from qa.errors import BadInput, QAError
 from qa.records import Answer
-from qa.web.files import inside, stage_uploads
+from qa.web.files import formats_view, inside, stage_uploads
 from qa.web.layout import MODES
 from qa.web.render import (
     ANSWERED,
@@ -186,6 +186,10 @@ class ChatApp:
     def documents_view(self) -> str:
         return documents_html(self.engine.documents())
 
+    def formats_view(self) -> str:
+        """The formats the upload accepts, as the page lists them (HTML)."""
+        return formats_view(self.settings.ocr)
+
     def upload(self, files: Sequence[str | Path] | None, progress=_no_progress) -> str:
         """Index uploaded files; return the per-file report (HTML)."""
         files = [f for f in (files or []) if f]
@@ -283,9 +287,23 @@ class ChatApp:
 
 
 def _file_progress(progress):
+    """The index's progress events as Gradio progress: the files bar, with the pages read
+    by OCR so far (scans and images are slow) and passages being embedded."""
+    state = {"files": None, "ocr": 0}
+
+    def files_desc() -> str:
+        n, total = state["files"] or (0, 0)
+        ocr = state["ocr"]
+        pages = f", OCR: {ocr} page{'s' if ocr != 1 else ''} read" if ocr else ""
+        return f"Indexing files ({n}/{total}){pages}"
+
     def on_progress(event: str, n: int, total: int | None) -> None:
         if event == "files" and total:
-            progress((n, total), desc=f"Indexing files ({n}/{total})", unit="files")
+            state["files"] = (n, total)
+            progress((n, total), desc=files_desc(), unit="files")
+        elif event == "ocr":
+            state["ocr"] = n
+            progress(state["files"], desc=files_desc(), unit="files")
         elif event == "embed" and total:
             progress(None, desc=f"Embedding {total} passages")
 

@@ -18,11 +18,50 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.ingest.loaders import SUFFIXES
-from qa.web.render import FileResult
+from qa.web.render import FileResult, formats_html
 
 DEFAULT_MAX_UPLOAD_MB = 50.0
+# What the upload accepts, as the page lists it: (kind, ((name, suffixes), ...)); every
+# suffix in qa.ingest.walk.FORMATS once (tests/test_ui.py checks). `ocr`: read by OCR.
+FORMAT_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "Documents",
+        (
+            ("PDF", ".pdf"),
+            ("Word", ".docx"),
+            ("OpenDocument", ".odt"),
+            ("RTF", ".rtf"),
+            ("web pages", ".html .htm"),
+            ("text", ".txt .md .markdown"),
+        ),
+    ),
+    ("Slides", (("PowerPoint", ".pptx"),)),
+    ("Spreadsheets", (("Excel", ".xlsx"), ("CSV", ".csv"), ("TSV", ".tsv"))),
+    ("E-books", (("EPUB", ".epub"),)),
+    ("Mail", (("messages", ".eml"), ("mailboxes", ".mbox"))),
+    ("Images (OCR)", (("PNG", ".png"), ("JPEG", ".jpg .jpeg"), ("TIFF", ".tif .tiff"))),
+)
 MAX_NAME = 120
 _UNSAFE = re.compile(r"[^\w.\-+() ]", re.UNICODE)
+
+
+def formats_view(ocr: bool = True) -> str:
+    """The formats the upload accepts (HTML), with what OCR will do: on, off, or missing."""
+    from qa.ingest import ocr as tesseract
+
+    if not ocr:
+        note = "OCR is off (QA_OCR=0): images are skipped and scanned PDF pages are not read."
+    elif tesseract.tesseract() is None:
+        note = (
+            "Tesseract is not installed, so images and scanned PDF pages cannot be read "
+            "(apt-get install tesseract-ocr tesseract-ocr-eng)."
+        )
+    else:
+        note = (
+            "Scanned PDF pages and images are read by OCR (Tesseract): a second or more a "
+            "page, counted in the progress."
+        )
+    return formats_html(FORMAT_GROUPS, note)
 
 
 def safe_filename(name: str) -> str:

@@ -3,7 +3,6 @@ handlers (which hold all behaviour; this module only lays out and connects)."""
 
 from __future__ import annotations
 
-from qa.ingest.walk import SUFFIXES
 from qa.web.assets import CHAT_JS
 from qa.web.render import sources_html, transcript_html
 
@@ -114,13 +113,15 @@ def build(ui):
                     label="Temperature",
                 )
         with gr.Tab("Documents", id="documents"):
+            # no file_types: an unsupported file gets its reason in the report, not a
+            # browser-side refusal; the list of formats is beside the drop zone
             upload = gr.File(
-                label=f"Add documents: {', '.join(sorted(s[1:] for s in SUFFIXES))} "
-                f"(up to {ui.max_upload_bytes / 1e6:.0f} MB each)",
+                label=f"Add documents (up to {ui.max_upload_bytes / 1e6:.0f} MB each)",
                 file_count="multiple",
                 type="filepath",
                 elem_id="qa-upload",
             )
+            gr.HTML(ui.formats_view(), elem_id="qa-formats", padding=False)
             report = gr.HTML("", elem_id="qa-report")
             docs = gr.HTML("", elem_id="qa-docs")
             with gr.Row():

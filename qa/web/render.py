@@ -324,6 +324,25 @@ def report_html(results: Sequence[FileResult], summary: str = "") -> str:
     return f'<div class="qa-report">{head}{table}</div>'
 
 
+def formats_html(groups, note: str = "") -> str:
+    """The accepted formats, a kind a row ("Spreadsheets | Excel .xlsx · CSV .csv · …"),
+    from `groups` as `qa.web.files.FORMAT_GROUPS`, and a note under them."""
+    rows = "".join(
+        f'<tr><th scope="row">{esc(kind)}</th><td>'
+        + " · ".join(
+            f"{esc(name)} <code>{esc(' '.join(suffixes.split()))}</code>"
+            for name, suffixes in formats
+        )
+        + "</td></tr>"
+        for kind, formats in groups
+    )
+    tail = f'<div class="qa-formats-note">{esc(note)}</div>' if note else ""
+    return (
+        '<div class="qa-formats"><div class="qa-formats-head">Formats you can add</div>'
+        f"<table><tbody>{rows}</tbody></table>{tail}</div>"
+    )
+
+
 def _size(n: int) -> str:
     if n < 1024:
         return f"{n} B"
