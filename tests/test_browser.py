@@ -11,6 +11,7 @@ folder; set QA_SCREENSHOT_DIR=docs to refresh docs/screenshot-chat.png.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -75,21 +77,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    root = tmp_path_factory.mktemp("browser-app")
-    shutil.copytree(CORPUS, root / "corpus")
-    settings = Settings.load(index_dir=root / "index")
-    Index.build([root / "corpus"], root / "index", settings=settings).close()
+@contextlib.contextmanager
+def running_app(root: Path, index: Path, **env: str) -> Iterator[str]:
+    """`python app.py` over `index` on a free port, run in `root` (its output in
+    root/app.log) with no QA_* variables but `env`: yields its URL once it answers."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env["QA_MAX_UPLOAD_MB"] = "1"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | env
     with open(root / "app.log", "w") as log:
         proc = subprocess.Popen(
             [sys.executable, str(PROJECT_ROOT / "app.py"), "--port", str(port)]
-            + ["--index", str(root / "index")],
+            + ["--index", str(index)],
             cwd=root,
-            env=env,
+            env=environ,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -106,12 +105,29 @@ def app_url(tmp_path_factory):
                 proc.kill()
                 pytest.fail("the app did not start:\n" + (root / "app.log").read_text()[-3000:])
             time.sleep(0.5)
-        yield url, root
-        proc.terminate()
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser-app")
+    shutil.copytree(CORPUS, root / "corpus")
+    settings = Settings.load(index_dir=root / "index")
+    Index.build([root / "corpus"], root / "index", settings=settings).close()
+    with running_app(root, root / "index", QA_MAX_UPLOAD_MB="1") as url:
+        yield url, root
+
+
+def launch(p):
+    """Debian's Chromium (never a downloaded browser), headless, with no background traffic."""
+    return p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
 
 
 def wait_status(page, turn: int, statuses: str, timeout=ANSWER_TIMEOUT_MS):
@@ -137,7 +153,7 @@ def test_chat_in_a_real_browser(app_url, tmp_path):
     requests: list[str] = []
     console_errors: list[str] = []
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        browser = launch(p)
         context = browser.new_context(viewport={"width": 1280, "height": 860})
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url.rstrip("/"))
         page = context.new_page()
