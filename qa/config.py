@@ -36,7 +36,7 @@ DEFAULT_MAX_UPLOAD_MB = 50.0  # per uploaded file, in the browser chat
 FAISS_FACTORY_RE = re.compile(
     r"^(auto|Flat|HNSW([1-9][0-9]*)(,Flat|,SQ8)?|IVF([1-9][0-9]*)?,(Flat|SQ8|PQ[1-9][0-9]*))$"
 )
-BM25_ENGINES = ("fts5", "memory")  # QA_BM25: see Settings.bm25
+BM25_ENGINES = ("auto", "fts5", "memory")  # QA_BM25: see Settings.bm25
 # Embedder backends: torch (sentence-transformers fp32), onnx (ONNX Runtime, int8-quantized
 # export), onnx-fp32 (the export unquantized). "auto": an existing index's own backend, the
 # measured default for a new one (README "Measured": qa bench index, qa eval).
@@ -96,12 +96,14 @@ class Settings:
     chunk_overlap: int = 32
     k: int = 5
     fusion: str = "weighted"
-    # "Flat" (exact) by default: `auto` switches to IVF above 100k vectors, but its recall@10
-    # measured 0.66 at 1M (`qa bench search --sizes 1000000`, goal 0.98), so it is opt-in.
-    faiss_factory: str = "Flat"
-    # The BM25 engine: "fts5" (SQLite's FTS5 query) or "memory" (an in-memory inverted index
-    # kept in step with the store, the same scores: qa.index.lexical).
-    bm25: str = "fts5"
+    # "auto": exact (Flat) below 100k vectors, IVF above (SQ8 codes from 4M), probing 1/16 of
+    # the lists: recall@10 .985 against exact search at 1M vectors shaped like real
+    # embeddings, 7 ms of CPU a search (`qa bench search --sizes 1000000`; README "Measured").
+    faiss_factory: str = "auto"
+    # The BM25 engine: "fts5" (SQLite's FTS5 query), "memory" (an in-memory inverted index
+    # kept in step with the store, the same results: qa.index.lexical), or "auto": memory
+    # from qa.index.store.BM25_MEMORY_MIN (100k) chunks on, where FTS5 passes 100 ms.
+    bm25: str = "auto"
     model: Path = field(default_factory=default_model_path)
     n_ctx: int = 2048
     max_answer_tokens: int = 160
@@ -159,7 +161,9 @@ class Settings:
         if self.fusion not in ("rrf", "weighted"):
             raise bad("QA_FUSION", f"fusion must be 'rrf' or 'weighted', got {self.fusion!r}")
         if self.bm25 not in BM25_ENGINES:
-            raise bad("QA_BM25", f"the BM25 engine must be 'fts5' or 'memory', got {self.bm25!r}")
+            raise bad(
+                "QA_BM25", f"the BM25 engine must be auto, fts5 or memory, got {self.bm25!r}"
+            )
         m = FAISS_FACTORY_RE.match(self.faiss_factory)
         if m is None or not 4 <= int(m.group(2) or 32) <= 128:
             raise bad(

@@ -175,3 +175,23 @@ def test_bad_engine_setting(monkeypatch):
         Settings.load()
     monkeypatch.setenv("QA_BM25", "memory")
     assert Settings.load().bm25 == "memory"
+
+
+def test_auto_answers_from_memory_from_the_threshold_on(tmp_path, monkeypatch):
+    from qa.index import store as store_mod
+
+    monkeypatch.setattr(store_mod, "BM25_MEMORY_MIN", 50)
+    assert Settings.load().bm25 == "auto"
+    store = Store(tmp_path / "s.sqlite", bm25="auto")
+    fill(store, {"a": texts(30)})
+    want = Store(tmp_path / "s.sqlite").bm25("river city", 10)  # FTS5
+    assert store.engine() == "fts5" and store.bm25("river city", 10) == want
+    assert store._memory is None
+    fill(store, {"b": texts(30, seed=1)})
+    assert store.engine() == "memory"
+    assert_same(store.bm25("river city", 10), store._memory.search(["river", "city"], 10))
+    with store.transaction() as conn:
+        store.delete_document(conn, "b")
+    assert store.engine() == "memory"  # once built it stays: kept in step
+    assert_same(*both(store, "river city", 10))
+    store.close()

@@ -10,20 +10,30 @@ baseline:
 - vectors: N seeded synthetic unit vectors added to qa's `VectorIndex` (qa/index/vectors.py,
   the structure `QA_FAISS_FACTORY` means at N: `auto` is IVF above 100k) and, when they fit
   in memory, to a plain faiss `IndexFlatIP` (exact: the raw baseline and the ground truth of
-  `ann_recall_at_10`). An exact search costs the same whatever the vectors hold, an
-  approximate one does not: uniform random vectors have no neighbourhoods at all, so the
-  vectors lie around N/100 random centres (`ClusteredVectors`: cosine ~.55 to their centre,
-  ~.3 between two of one centre), and the queries are fresh points of the same mixture.
-  Lossy codes (SQ8, PQ) are re-ranked exactly from a memory-mapped file of the float
-  vectors in the workdir, standing in for SQLite's vectors table (which qa reads instead);
+  `ann_recall_at_10`, over RECALL_QUERIES questions). An exact search costs the same whatever
+  the vectors hold, an approximate one does not: uniform random vectors have no
+  neighbourhoods, and an isotropic Gaussian mixture in 384-d is much harder for IVF than text
+  (its recall@10 at IVF2048/nprobe 64 was .66, against .965 here). So the vectors are shaped
+  like real ones (`EmbeddedVectors`): the embedder's own embeddings of up to BASE_MAX corpus
+  sentences, each copied with Gaussian noise of their covariance, as far from it as a real
+  sentence is from its nearest real neighbour (cosine .62 for SQuAD dev with MiniLM), and the
+  queries are the real embeddings of the corpus questions. `breadth_sweep` records recall
+  and latency at other nprobe / efSearch values. Lossy codes (SQ8, PQ) are re-ranked exactly
+  from a memory-mapped file of the float vectors in the workdir, standing in for SQLite's
+  vectors table (which qa reads instead);
 - BM25: an SQLite database with qa's schema (made by `qa.store.Store`) holding N chunk-sized
   texts of corpus sentences drawn at random (as long as qa's chunks of them), inserted in
   256-row transactions like qa's writes, so qa's FTS5 trigger indexes them; no document
-  texts and no vectors are stored. `Store.bm25(q, depth)` versus the raw FTS5 query.
+  texts and no vectors are stored. `Store.bm25(q, depth)` versus the raw FTS5 query, with
+  FTS5 and with the in-memory engine (`QA_BM25=memory`, built from the same table), and the
+  share of FTS5's top ids the in-memory engine returns. Above BM25_MAX (or `fts=False`) the
+  point is vectors only.
 
 `hybrid_ms` is what `Index.search` does once it has the query vector: both layers, the
-fusion of their lists, reading the k best chunk rows. Left out, and measured at the pipeline
-sizes instead: the query embedding.
+fusion of their lists, reading the k best chunk rows, with the configured engine
+(`QA_BM25`; both are timed). Left out, and measured at the pipeline sizes instead: the query
+embedding. Beside wall time, each operation's thread CPU time (`cpu_p50_ms`): on this shared
+2-core machine wall time includes waiting for a core.
 """
 
 from __future__ import annotations
@@ -56,7 +66,7 @@ from qa.bench.common import (
 from qa.bench.data import Corpus, chunk_chars, sentence_chunks, shuffled_texts
 from qa.config import Settings
 from qa.index.fusion import fuse
-from qa.index.store import Store, fts_query
+from qa.index.store import BM25_MEMORY_MIN, Store, fts_query
 from qa.index.vectors import VectorIndex, plan
 
 PIPELINE_MAX = 200_000  # larger sizes are measured at the layer level
@@ -426,7 +436,8 @@ def build_vectors(
         out.flush()
         del out
         layer.fetch = MappedVectors(mapped, size, dimension)
-    return layer, raw, built, rss_mb() - before
+    raw_mb = raw.ntotal * dimension * 4 / 2**20 if raw is not None else 0.0
+    return layer, raw, built, rss_mb() - before - raw_mb  # qa's index alone
 
 
 def exact_top(raw, data: EmbeddedVectors, size: int, queries: np.ndarray, k: int, block=65_536):
@@ -555,13 +566,16 @@ def bench_scale(
     nan = np.full(len(qs), np.nan)
     for name in ("faiss", "fts", "bm25", "bm25_memory", "hybrid_fts5", "hybrid_memory"):
         med.setdefault(name, nan)
-    med["hybrid"] = med[f"hybrid_{settings.bm25}"]
+    engine = settings.bm25
+    if engine == "auto":  # as Store.engine() decides it
+        engine = "memory" if size >= BM25_MEMORY_MIN else "fts5"
+    med["hybrid"] = med[f"hybrid_{engine}"]
     cpu_p50 = {name: float(np.median(v)) for name, v in cpu.items()}
-    cpu_p50["hybrid"] = cpu_p50.get(f"hybrid_{settings.bm25}", math.nan)
+    cpu_p50["hybrid"] = cpu_p50.get(f"hybrid_{engine}", math.nan)
     log(
         f"  {size:,} chunks, {layer.spec}: ann_recall_at_10 {recall:.3f} (goal >= .98), "
         f"vector_p50_ms {np.percentile(med['vector'], 50):.1f} (<= 20), hybrid_p50_ms "
-        f"{np.percentile(med['hybrid'], 50):.1f} (<= 100, BM25 engine {settings.bm25}; fts5 "
+        f"{np.percentile(med['hybrid'], 50):.1f} (<= 100, BM25 engine {engine}; fts5 "
         f"{np.percentile(med['hybrid_fts5'], 50):.1f}, memory "
         f"{np.percentile(med['hybrid_memory'], 50):.1f}), bm25_p50_ms fts5 "
         f"{np.percentile(med['bm25'], 50):.1f} / memory "
@@ -599,7 +613,7 @@ def bench_scale(
         ann_rss_mb=ann_mb,
         faiss_bytes=faiss_bytes,
         hybrid_ms=Latency.of(med["hybrid"]),
-        bm25_engine=settings.bm25,
+        bm25_engine=engine,
         bm25_memory_ms=Latency.of(med["bm25_memory"]),
         hybrid_fts5_ms=Latency.of(med["hybrid_fts5"]),
         hybrid_memory_ms=Latency.of(med["hybrid_memory"]),

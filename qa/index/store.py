@@ -95,6 +95,13 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{w}"' for w in query_words(text))
 
 
+# QA_BM25=auto answers from the in-memory index from this many chunks on: FTS5 scores every
+# row holding a query term (at 1M chunks: 248k rows, 714-1266 ms a query here), and at 100k
+# it already took ~150 ms, over the 100 ms hybrid goal; the in-memory index gives the same
+# results (SQuAD dev: all 10,570 retrieved lists identical) at a few ms.
+BM25_MEMORY_MIN = 100_000
+
+
 def query_words(text: str) -> list[str]:
     """The words `fts_query` puts in its OR-query, in order."""
     words = re.findall(r"\w+", text.lower())
@@ -132,8 +139,9 @@ class Store:
 
     def __init__(self, path: Path, bm25: str = "fts5") -> None:
         self.path = Path(path)
-        self.bm25_engine = bm25  # "fts5", or "memory": see qa.index.lexical
+        self.bm25_engine = bm25  # "fts5", "memory" (see qa.index.lexical) or "auto"
         self._memory = None  # the MemoryBM25, made on the first "memory" query
+        self._auto: tuple[int, str] | None = None  # (generation, engine) "auto" chose
         try:
             self.conn = sqlite3.connect(
                 self.path, timeout=30.0, isolation_level=None, check_same_thread=False
@@ -326,11 +334,12 @@ class Store:
     @_checked
     def bm25(self, query: str, limit: int, sources: Sequence[str] | None = None):
         """(chunk_id, score) best first; higher score is better. FTS5's bm25() ranking, from
-        FTS5 or (`bm25_engine == "memory"`) from the in-memory index, which gives the same."""
+        FTS5 or (`bm25_engine == "memory"`) from the in-memory index, which gives the same;
+        "auto" is the in-memory index from BM25_MEMORY_MIN chunks on."""
         match = fts_query(query)
         if not match:
             return []
-        if self.bm25_engine == "memory":
+        if self.engine() == "memory":
             allowed = None
             if sources:
                 allowed = np.asarray(self.chunk_ids_for_sources(sources), np.int64)
@@ -349,6 +358,18 @@ class Store:
         sql += " ORDER BY bm25(chunks_fts) LIMIT ?"
         args.append(limit)
         return [(int(r[0]), float(r[1])) for r in self.conn.execute(sql, args)]
+
+    def engine(self) -> str:
+        """The BM25 engine that answers now ("auto" resolved by the number of chunks)."""
+        if self.bm25_engine != "auto":
+            return self.bm25_engine
+        if self._memory is not None:
+            return "memory"  # once built, kept: it is kept in step and costs no more
+        generation = self.generation()
+        if self._auto is None or self._auto[0] != generation:
+            n = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            self._auto = (generation, "memory" if n >= BM25_MEMORY_MIN else "fts5")
+        return self._auto[1]
 
     def memory_bm25(self):
         """The in-memory BM25 index caught up with the committed chunks (loaded from its file
