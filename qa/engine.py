@@ -134,27 +134,35 @@ class Engine:
         rebuild: bool = False,
         add_only: bool = False,
         progress: Callable | None = None,
+        ray=None,
     ) -> IndexReport:
         """Index `paths` (default: what the index was built from). Only new or changed files
         are read and embedded; files gone from under `paths` are dropped unless `add_only`.
         With `rebuild`, build everything again and switch to it atomically (the old index
         serves readers until then, and stays if the rebuild fails). `progress(event, n,
         total)` is told of files read ("files"), passages embedded ("embed") and pages read
-        by OCR ("ocr", n so far, None), in the calling thread."""
+        by OCR ("ocr", n so far, None), in the calling thread. `ray`: read, parse and embed
+        on Ray (`qa.scale.ray_ingest`): a `RayOptions`, or True for the settings' cluster."""
         if not self.settings.ocr:  # Settings(ocr=False) / QA_OCR=0: no OCR in this run
             from qa.ingest import ocr
 
             with ocr.configured(enabled=False):
-                return self._index_files(paths, rebuild, add_only, progress)
-        return self._index_files(paths, rebuild, add_only, progress)
+                return self._index_files(paths, rebuild, add_only, progress, ray)
+        return self._index_files(paths, rebuild, add_only, progress, ray)
 
-    def _index_files(self, paths, rebuild: bool, add_only: bool, progress) -> IndexReport:
+    def _index_files(self, paths, rebuild: bool, add_only: bool, progress, ray=None):
         from qa.index.rebuild import rebuild as rebuild_index
 
         paths = [Path(p) for p in paths] if paths else []
         for path in paths:
             if not path.exists():
                 raise BadInput(f"no such file or folder: {path}")
+        if ray:
+            from qa.scale.ray_ingest import require_ray
+
+            require_ray()  # before an index folder is made for it
+            if rebuild:
+                raise BadInput("--ray does not rebuild: use `qa index --rebuild` without --ray")
         if rebuild:
             from qa.models.embedder import embedder_for_build
 
@@ -179,6 +187,10 @@ class Engine:
                 raise BadInput(
                     f"{missing[0]} does not exist: give the files to index, `qa index PATH`"
                 )
+        if ray:
+            from qa.scale.ray_ingest import ray_index
+
+            return ray_index(index, paths, ray, remove_missing=not add_only, progress=progress)
         update = index.add if add_only else index.sync
         return update(paths, progress=progress)
 

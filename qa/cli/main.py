@@ -130,6 +130,22 @@ def build_parser() -> argparse.ArgumentParser:
         "or QA_MAX_CHUNKS_PER_FILE)",
     )
 
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="read, parse and embed on a Ray cluster (after the paths; ADDRESS: HOST:PORT, "
+        "ray://HOST:PORT or auto; none: QA_RAY_ADDRESS, else a local Ray started for the run; "
+        "needs pip install -e '.[ray]')",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="with --ray: embedding actors (default 3/4 of the cluster's CPUs, or QA_RAY_WORKERS)",
+    )
+
     p = command("search", "find the passages that best match a query", _search)
     p.add_argument("query")
     p.add_argument("-k", type=int, metavar="N", help="number of passages (default 5)")
@@ -195,6 +211,8 @@ def settings_from(args):
         max_file_mb=getattr(args, "max_file_mb", None),
         max_chunks_per_file=getattr(args, "max_chunks_per_file", None),
         embed_backend=getattr(args, "backend", None),
+        ray_address=getattr(args, "ray", None) or None,
+        ray_workers=getattr(args, "workers", None),
         ocr=False if getattr(args, "no_ocr", False) else None,
     )
 
@@ -210,6 +228,10 @@ def _index(args) -> int:
     from qa.config import PROJECT_ROOT
     from qa.index.rebuild import stored_roots
 
+    if args.workers is not None and args.ray is None:
+        from qa.errors import BadInput
+
+        raise BadInput("--workers is the number of Ray embedding actors: use it with --ray")
     engine = engine_from(args, create=True)
     settings = engine.settings
     paths = list(args.paths)
@@ -219,7 +241,11 @@ def _index(args) -> int:
     progress = _Progress(enabled=not args.quiet and not args.json)
     try:  # --no-ocr is Settings(ocr=False): the engine turns OCR off for the run
         report = engine.index_files(
-            paths, rebuild=args.rebuild, add_only=args.add, progress=progress
+            paths,
+            rebuild=args.rebuild,
+            add_only=args.add,
+            progress=progress,
+            ray=getattr(args, "ray", None) is not None,
         )
     finally:
         progress.close()
