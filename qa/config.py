@@ -172,9 +172,7 @@ class Settings:
         if self.fusion not in ("rrf", "weighted"):
             raise bad("QA_FUSION", f"fusion must be 'rrf' or 'weighted', got {self.fusion!r}")
         if self.bm25 not in BM25_ENGINES:
-            raise bad(
-                "QA_BM25", f"the BM25 engine must be auto, fts5 or memory, got {self.bm25!r}"
-            )
+            raise bad("QA_BM25", f"the BM25 engine must be auto, fts5 or memory, got {self.bm25!r}")
         m = FAISS_FACTORY_RE.match(self.faiss_factory)
         if m is None or not 4 <= int(m.group(2) or 32) <= 128:
             raise bad(

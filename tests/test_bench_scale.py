@@ -45,7 +45,9 @@ def test_exact_top_block_by_block_equals_the_flat_index():
     data = EmbeddedVectors(base, base[:5])
     layer, raw, _, _ = build_vectors(3000, data, "Flat", block=512)
     q = data.queries(5)
-    assert np.array_equal(exact_top(raw, data, 3000, q, 10), exact_top(None, data, 3000, q, 10, 512))
+    assert np.array_equal(
+        exact_top(raw, data, 3000, q, 10), exact_top(None, data, 3000, q, 10, 512)
+    )
 
 
 def _json(record) -> dict:
