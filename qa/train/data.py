@@ -165,8 +165,9 @@ def yes_no_question(question: str, answer: str) -> str | None:
 
 def _yes_no(q, text, sents, labels, article_answers, rng) -> Example | None:
     """The question asked as yes/no against its paragraph: the gold sentence turned into a
-    natural polar question (`polar.polar_question`; "no" with the answer swapped for another
-    answer of the article), else "Is it true that <answer> ...?" from the wh-question."""
+    natural polar question (`polar.polar_question`), "yes" half the time; "no" with the gold
+    sentence negated in the passage (`polar.negated`) or the question's answer swapped for
+    another answer of the article; else "Is it true that <answer> ...?" from the wh-question."""
     gold = labels.index(1.0)
     sentence = text[sents[gold][0] : sents[gold][1]]
     wrong = [
@@ -174,8 +175,19 @@ def _yes_no(q, text, sents, labels, article_answers, rng) -> Example | None:
         for a in article_answers
         if a.lower() not in sentence.lower() and not any(g.lower() in a.lower() for g in q.answers)
     ]
-    no = bool(wrong) and rng.random() < 0.5
+    draw = rng.random()  # half "yes"; "no" by negating the sentence or swapping the answer
+    no = bool(wrong) and draw >= 0.5
     question = polar.polar_question(sentence)
+    opposite = polar.negated(sentence) if question is not None and draw >= 0.75 else None
+    if opposite is not None:
+        a, b = sents[gold]
+        shift = len(opposite) - (b - a)
+        moved = tuple(
+            (x, y) if y <= a else (a, a + len(opposite)) if x == a else (x + shift, y + shift)
+            for x, y in sents
+        )
+        passage = text[:a] + opposite + text[b:]
+        return Example("squad-negated", question, passage, moved, labels, yes_no=1, qid=q.qid)
     if question is not None:
         if no:
             question = polar.swapped(question, q.answers[0], wrong, rng)

@@ -56,45 +56,92 @@ def _lower_first(text: str) -> str:
     return text
 
 
-def polar_question(sentence: str) -> str | None:
-    """`sentence` as a yes/no question that it answers "yes", or None when it has no verb
-    to front within MAX_SUBJECT words (or is too long)."""
+def _clause(sentence: str) -> tuple[str, list[str]] | None:
+    """(leading phrase, words of the main clause) of a sentence fit for a question."""
     s = " ".join(sentence.split()).rstrip(" .!;:")
     if not s or "?" in s or '"' in s or "“" in s:
         return None
     lead = ""
     head, sep, rest = s.partition(", ")
-    if sep and len(head.split()) <= 6:  # "In 1905, Tesla was ..." -> "... in 1905"
+    if sep and len(head.split()) <= 6:  # "In 1905, Tesla was ..."
         lead, s = head, rest
     words = _WORD.findall(s)
     if not 2 <= len(words) <= MAX_WORDS or words[0].lower() in _SUBORDINATE:
         return None
+    return lead, words
+
+
+def _main_verb(words: Sequence[str]) -> tuple[int, str, str] | None:
+    """(index, how, base form) of the clause's main verb within MAX_SUBJECT words: how is
+    "aux" (is, was, can, ...), "have" (has/had as the main verb), "did" or "does"."""
     for i, w in enumerate(words[: MAX_SUBJECT + 1]):
         prev = words[i - 1].lower() if i else ""
         if i == 0 or prev in _NOT_SUBJECT_END or prev.endswith("ly") or w.endswith(","):
             continue
-        subject = " ".join(words[:i])
-        tail = " ".join(words[i + 1 :])
         later = [x for x in words[i + 1 : i + 3] if not x.endswith("ly")]  # "has previously won"
         after = later[0] if later else ""
         if w.lower() in _HAVE and not _lemma_of(after, ("VBN",)) and after.lower() != "not":
-            q = f"{_HAVE[w.lower()]} {_lower_first(subject)} have {tail}"  # "has" as main verb
-        elif w.lower() in AUX:
-            q = f"{w.lower().title()} {_lower_first(subject)} {tail}"
-        else:
-            lemma = _lemma_of(w, ("VBD",))
-            do = "Did"
-            if lemma is None:
-                lemma = _lemma_of(w, ("VBZ",))
-                do = "Does"
-            if lemma is None:
-                continue
-            q = f"{do} {_lower_first(subject)} {lemma} {tail}"
-        q = q.strip()
-        if lead:
-            q += " " + _lower_first(lead)
-        return q.rstrip(" ,") + "?"
+            return i, "have", "have"
+        if w.lower() in AUX:
+            return i, "aux", w.lower()
+        lemma = _lemma_of(w, ("VBD",))
+        if lemma is not None:
+            return i, "did", lemma
+        lemma = _lemma_of(w, ("VBZ",))
+        if lemma is not None:
+            return i, "does", lemma
     return None
+
+
+def polar_question(sentence: str) -> str | None:
+    """`sentence` as a yes/no question that it answers "yes", or None when it has no verb
+    to front within MAX_SUBJECT words (or is too long)."""
+    clause = _clause(sentence)
+    found = _main_verb(clause[1]) if clause else None
+    if found is None:
+        return None
+    lead, words = clause
+    i, how, lemma = found
+    subject = _lower_first(" ".join(words[:i]))
+    tail = " ".join(words[i + 1 :])
+    if how == "have":
+        q = f"{_HAVE[words[i].lower()]} {subject} have {tail}"  # "has" as the main verb
+    elif how == "aux":
+        q = f"{lemma.title()} {subject} {tail}"
+    else:
+        q = f"{how.title()} {subject} {lemma} {tail}"
+    q = q.strip()
+    if lead:
+        q += " " + _lower_first(lead)  # the leading phrase goes to the end
+    return q.rstrip(" ,") + "?"
+
+
+_NEGATED = {"have": {"has": "does not have", "have": "do not have", "had": "did not have"}}
+
+
+def negated(sentence: str) -> str | None:
+    """`sentence` saying the opposite ("Ford denied the report." -> "Ford did not deny the
+    report."), for which its own polar question is answered "no"; None where the main verb
+    is not found or the clause is negated already."""
+    clause = _clause(sentence)
+    found = _main_verb(clause[1]) if clause else None
+    if found is None:
+        return None
+    lead, words = clause
+    i, how, lemma = found
+    if any(w.lower() in ("not", "never", "no") or w.lower().endswith("n't") for w in words):
+        return None
+    w = words[i]
+    if how == "have":
+        verb = _NEGATED["have"][w.lower()]
+    elif how == "aux":
+        verb = f"{w} not"
+    else:
+        verb = f"{how} not {lemma}"
+    out = " ".join([*words[:i], verb, *words[i + 1 :]])
+    if lead:
+        out = f"{lead}, {out}"
+    return out + "."
 
 
 def _shape(text: str) -> tuple[bool, bool]:
