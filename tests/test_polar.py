@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from qa.train.polar import polar_question, swapped
+from qa.train.polar import negated, polar_question, swapped
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,20 @@ def test_the_no_question_swaps_the_answer_for_one_of_the_same_shape():
     assert swapped(q, "Smiljan", ["1856", "Gospić"], rng) == "Was Tesla born in Gospić in 1905?"
     assert swapped(q, "Vienna", ["Gospić"], rng) is None  # the answer is not in the question
     assert swapped(q, "1905", ["Gospić"], rng) is None  # nothing of the same shape
+
+
+@pytest.mark.parametrize(
+    ("sentence", "opposite"),
+    [
+        ("Ford denied the report.", "Ford did not deny the report."),
+        ("In 1905, Tesla was born in Smiljan.", "In 1905, Tesla was not born in Smiljan."),
+        (
+            "The city has a population of 4 million.",
+            "The city does not have a population of 4 million.",
+        ),
+        ("Xiaomi sells phones.", "Xiaomi does not sell phones."),
+        ("He did not go home.", None),  # negated already
+    ],
+)
+def test_a_sentence_is_negated_for_the_no_answers(sentence, opposite):
+    assert negated(sentence) == opposite
