@@ -40,6 +40,9 @@ measured in the same run; model loading excluded):
           answer; peak RSS of `qa index` and `qa serve`; bare `python -c pass` for reference.
   corpus  `qa index` of a real folder (--corpus DIR, e.g. python3.11-doc's HTML) on each
           backend: files/s, chunks/s, total seconds.
+  ray     `qa index --ray` on a local Ray instance: 1 and 2 embedding actors (one thread
+          each), 1 actor with every core, and the single-machine run, same folder (--chunks,
+          --docs); seconds, chunks/s, the speed-up of 2 actors over 1.
   ocr     pages of known text drawn with Pillow at 4/6/8/12/16 pt (300 dpi), as PNG and an
           image-only PDF, read back by qa's loaders (Tesseract): character error rate and
           pages/s.
@@ -58,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "what",
-        choices=("index", "search", "ask", "start", "corpus", "ocr", "all"),
+        choices=("index", "search", "ask", "start", "corpus", "ocr", "ray", "all"),
         help="what to measure",
     )
     p.add_argument(
@@ -170,6 +173,14 @@ def run(args: argparse.Namespace) -> list[Result]:
 
             r = bench_ocr(workdir, repeats=args.repeats or 1)
             show(format_ocr(r))
+            return [r]
+        if what == "ray":
+            from qa.bench.ray import DEFAULT_CHUNKS as RAY_CHUNKS
+            from qa.bench.ray import bench_ray, format_ray
+
+            chunks = RAY_CHUNKS if args.chunks == DEFAULT_CHUNKS else args.chunks
+            r = bench_ray(workdir, chunks=chunks, docs=args.docs, repeats=args.repeats or 1)
+            show(format_ray(r))
             return [r]
         if what == "corpus":
             from qa.bench.corpus import bench_corpus, format_corpus

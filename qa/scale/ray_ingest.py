@@ -53,6 +53,8 @@ EMBED_SHARE = 0.75
 # Documents per batch sent to an embedding actor, at most (fewer for small runs, so every
 # actor gets work).
 MAX_BATCH_DOCS = 32
+# Files one read-and-parse task takes at most (see `_blocks`).
+FILES_PER_BLOCK = 64
 INSTALL_HINT = "pip install -e '.[ray]'"
 # Settings the workers read from their environment that must be the driver's: OCR on or off
 # (`qa index --no-ocr` sets it for the run). The offline switches need no forwarding: every
@@ -255,7 +257,7 @@ def pipeline(ray, jobs, plan: Plan, settings, chunking: dict, tokenizer, factory
     with warnings.catch_warnings():
         # retries can only be set through `ray_remote_args` in Ray 2.60 (deprecated there)
         warnings.simplefilter("ignore", category=DeprecationWarning)
-        ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 4 * plan.workers)))
+        ds = ray.data.from_items(rows, override_num_blocks=_blocks(len(rows), plan.workers))
         ds = ds.map(
             load_and_chunk,
             fn_kwargs={
@@ -281,6 +283,12 @@ def pipeline(ray, jobs, plan: Plan, settings, chunking: dict, tokenizer, factory
             # restart with them; an actor's death fails the run instead (nothing committed)
             max_restarts=0,
         )
+
+
+def _blocks(files: int, workers: int) -> int:
+    """How many blocks the files are cut into: a few per actor, and at most FILES_PER_BLOCK
+    files each (a parsing task reads one block; a worker's death retries all of it)."""
+    return max(1, min(files, 4 * workers), -(-files // FILES_PER_BLOCK))
 
 
 def _in_order(ray, ds, n: int) -> Iterator[Outcome]:
