@@ -352,7 +352,13 @@ def test_search_breadth_is_settable_and_full_breadth_is_exact():
     assert recall(index, ids, vecs, queries) == 1.0 >= narrow
     allowed = ids[::3]
     assert recall(index, ids, vecs, queries, allowed=allowed) == 1.0
+    ivf = index
     hnsw, ids, vecs = make("HNSW16")
     hnsw.ef_search = 512
     assert recall(hnsw, ids, vecs, queries) >= 0.99
     assert vmod.nprobe_for(2048) == 128 and vmod.nprobe_for(64) == vmod.NPROBE_MIN
+    # 1/16 of the lists, but at least SCAN_MIN vectors scanned
+    assert vmod.nprobe_for(2048, 1_000_000) == 128
+    assert vmod.nprobe_for(512, 100_000) == 512 * vmod.SCAN_MIN // 100_000
+    ivf.nprobe = None  # back to the size's
+    assert ivf.nprobe == 8

@@ -142,7 +142,7 @@ def breadth_sweep(layer, rvecs, truth, qvecs, depth: int, log=log) -> list[dict]
                 f"(CPU {np.median(cpu):.1f} ms)"
             )
     finally:
-        setattr(layer, name, chosen)
+        setattr(layer, name, None if name == "nprobe" else chosen)  # nprobe: by size again
     return out
 
 

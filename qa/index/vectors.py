@@ -29,7 +29,8 @@ from qa.errors import BadInput
 
 # Below this many vectors `auto` stays exact. Measured here (2 cores, 384-d): a flat search
 # of 80 results takes ~13 ms at 100k vectors and ~150 ms at 1M, so exact stays inside the
-# 20 ms vector-search goal up to about 100k.
+# 20 ms vector-search goal up to about 100k; above it IVF reaches recall@10 >= .98 for less
+# (100k: .993 in 5.6 ms of CPU; 1M: .985 in 6.8 ms; see NPROBE_SHARE).
 ANN_MIN = 100_000
 # Above this many vectors `auto` stores 1 byte per dimension (IVF<n>,SQ8, re-ranked exactly):
 # 4M float 384-d vectors are 6 GiB, a quarter of this machine's memory.
@@ -38,16 +39,23 @@ SQ8_MIN = 4_000_000
 TRAIN_PER_LIST = 39
 # Training sample per centroid: k-means cost grows with it; FAISS itself caps it at 256.
 SAMPLE_PER_LIST = 64
-# IVF lists probed, as a share of the lists (at least NPROBE_MIN). Measured at 1M vectors
-# shaped like real embeddings (real sentence embeddings plus noise, real question
-# embeddings as queries: qa/bench/scale.py), IVF2048,Flat, recall@10 against exact search
-# over 200 questions by nprobe: 16 .896, 32 .939, 64 .965, 128 .983, 192 .990, 256 .993.
-# 1/16 (128 of 2048) is the least that reaches the .98 goal; it scans 1/16 of the vectors.
+# IVF lists probed: 1/16 of the lists, and enough to scan at least SCAN_MIN vectors (and
+# NPROBE_MIN lists). Measured on vectors shaped like real embeddings (real sentence
+# embeddings plus noise, real question embeddings as queries: qa/bench/scale.py), recall@10
+# against exact search over 200 questions, by nprobe:
+#   1M vectors, IVF2048: 16 .896, 32 .939-.946, 64 .965, 128 .983-.985, 256 .993, 512 1.0
+#   100k vectors, IVF512: 8 .783, 16 .852, 32 .900, 64 .949, 128 .975, 192 .988, 256 .993
+# (256 of 512 took 5.6 ms of CPU, a flat search of 100k ~13 ms).
+# 1/16 is the least share that reaches the .98 goal at 1M; a smaller collection is sparser
+# around each query (its 10th neighbour is further), so there a share scans too few
+# vectors, and the floor of SCAN_MIN vectors takes over.
 # (The old 1/32, 64 lists, measured .66 on an isotropic Gaussian mixture and .965 here.)
 NPROBE_SHARE = 1 / 16
+SCAN_MIN = 50_000
 NPROBE_MIN = 16
-# HNSW: candidate list sizes at build and search time (FAISS defaults 40 and 16; 128 at
-# search gave recall@10 >= .98 on the clustered synthetic vectors of the bench at 100k).
+# HNSW: candidate list sizes at build and search time (FAISS defaults 40 and 16). HNSW32 at
+# 100k vectors of the same kind, recall@10 by efSearch: 16 .926, 32 .964, 64 .986, 128 .992
+# (1.3 ms of CPU), 256 .994; building it took 368 s here, so 1M was not measured.
 EF_CONSTRUCTION = 40
 EF_SEARCH = 128
 # Lossy codes (SQ8, PQ) fetch this many times the results asked for, then re-rank exactly.
@@ -74,9 +82,10 @@ def nlist_for(n: int) -> int:
     return max(1, 2 ** round(math.log2(max(1.0, 2 * math.sqrt(n)))))
 
 
-def nprobe_for(nlist: int) -> int:
-    """IVF lists probed per search for an index of `nlist` lists."""
-    return min(nlist, max(NPROBE_MIN, round(nlist * NPROBE_SHARE)))
+def nprobe_for(nlist: int, n: int = 0) -> int:
+    """IVF lists probed per search for `n` vectors in `nlist` lists (see NPROBE_SHARE)."""
+    floor = math.ceil(SCAN_MIN * nlist / n) if n > 0 else 0
+    return min(nlist, max(NPROBE_MIN, round(nlist * NPROBE_SHARE), floor))
 
 
 def plan(factory: str, n: int) -> str:
@@ -178,9 +187,22 @@ class VectorIndex:
         self.fetch: Fetch | None = None  # exact stored vectors by id, for re-ranking
         self._tombstones = np.zeros(0, np.int64)  # HNSW: removed ids still in the graph
         self._skip = None  # (IDSelectorNot, IDSelectorBatch) over the tombstones
-        # the search-time breadth: lists probed (IVF), candidate list size (HNSW); settable
-        self.nprobe = nprobe_for(self.index.nlist) if self.kind == "ivf" else 0
+        # the search-time breadth: lists probed (IVF; None: nprobe_for the size held) and
+        # the candidate list size (HNSW); both settable
+        self._nprobe: int | None = None
         self.ef_search = EF_SEARCH
+
+    @property
+    def nprobe(self) -> int:
+        if self.kind != "ivf":
+            return 0
+        if self._nprobe is not None:
+            return self._nprobe
+        return nprobe_for(self.index.nlist, int(self.index.ntotal))
+
+    @nprobe.setter
+    def nprobe(self, value: int | None) -> None:
+        self._nprobe = value
 
     @property
     def ntotal(self) -> int:
