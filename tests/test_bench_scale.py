@@ -10,6 +10,7 @@ import numpy as np
 
 from qa.bench import cli as bench_cli
 from qa.bench.data import synthetic_corpus
+from qa.bench.report import format_search
 from qa.bench.scale import EmbeddedVectors, bench_scale, build_vectors, exact_top
 from qa.config import Settings
 
@@ -71,6 +72,9 @@ def test_scale_point_sweeps_breadth_and_times_both_bm25_engines(tmp_path, fake_e
     assert math.isfinite(r.bm25_memory_seconds)
     d = _json(r)
     assert d["hybrid_p50_ms"] == r.hybrid_memory_ms.p50 and "real sentence" in d["synthetic"]
+    assert set(r.cpu_p50_ms) >= {"vector", "bm25", "bm25_memory", "hybrid"}
+    text = format_search([r])
+    assert "ANN recall@10" in text and "in-memory engine" in text and "IVF8,Flat" in text
 
 
 def test_vectors_only_point(tmp_path, fake_embedder):
