@@ -105,11 +105,11 @@ class Settings:
     fusion: str = "weighted"
     # "auto": exact (Flat) below 100k vectors, IVF above (SQ8 codes from 4M), probing 1/16 of
     # the lists: recall@10 .985 against exact search at 1M vectors shaped like real
-    # embeddings, 7 ms of CPU a search (`qa bench search --sizes 1000000`; README "Measured").
+    # embeddings, 7-8 ms of CPU a search (`qa bench search --sizes 1000000`; README "Measured").
     faiss_factory: str = "auto"
     # The BM25 engine: "fts5" (SQLite's FTS5 query), "memory" (an in-memory inverted index
     # kept in step with the store, the same results: qa.index.lexical), or "auto": memory
-    # from qa.index.store.BM25_MEMORY_MIN (100k) chunks on, where FTS5 passes 100 ms.
+    # from qa.index.store.BM25_MEMORY_MIN (100k) chunks on (at 1M: 22.6 against 261 ms of CPU).
     bm25: str = "auto"
     model: Path = field(default_factory=default_model_path)
     n_ctx: int = 2048

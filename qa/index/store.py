@@ -95,10 +95,11 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{w}"' for w in query_words(text))
 
 
-# QA_BM25=auto answers from the in-memory index from this many chunks on: FTS5 scores every
-# row holding a query term (at 1M chunks: 248k rows, 714-1266 ms a query here), and at 100k
-# it already took ~150 ms, over the 100 ms hybrid goal; the in-memory index gives the same
-# results (SQuAD dev: all 10,570 retrieved lists identical) at a few ms.
+# QA_BM25=auto answers from the in-memory index from this many chunks on. FTS5 scores every
+# row holding a query term: at 1M chunks 248k rows, 261 ms of CPU a query against 22.6 ms in
+# memory (`qa bench search --sizes 1000000`), with the same results (SQuAD dev: all 10,570
+# retrieved lists identical); its cost grows with the collection, and from 100k chunks the
+# in-memory index costs little (~1.3 KB of RAM a chunk, built once and saved).
 BM25_MEMORY_MIN = 100_000
 
 
