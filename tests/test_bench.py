@@ -316,5 +316,5 @@ def test_qa_bench_help(capsys):
         main(["bench", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    assert "index,search,ask,start,corpus,ocr,all" in out and "--backends" in out
+    assert "index,search,ask,start,corpus,ocr,ray,all" in out and "--backends" in out
     assert "1000000" in out and "--pipeline-max" in out
