@@ -93,15 +93,20 @@ def _main_verb(words: Sequence[str]) -> tuple[int, str, str] | None:
     return None
 
 
+def _parsed(sentence: str) -> tuple[str, list[str], int, str, str] | None:
+    """(leading phrase, clause words, and `_main_verb`'s index, how and base form)."""
+    clause = _clause(sentence)
+    found = _main_verb(clause[1]) if clause else None
+    return None if found is None else (*clause, *found)
+
+
 def polar_question(sentence: str) -> str | None:
     """`sentence` as a yes/no question that it answers "yes", or None when it has no verb
     to front within MAX_SUBJECT words (or is too long)."""
-    clause = _clause(sentence)
-    found = _main_verb(clause[1]) if clause else None
-    if found is None:
+    parsed = _parsed(sentence)
+    if parsed is None:
         return None
-    lead, words = clause
-    i, how, lemma = found
+    lead, words, i, how, lemma = parsed
     subject = _lower_first(" ".join(words[:i]))
     tail = " ".join(words[i + 1 :])
     if how == "have":
@@ -123,12 +128,10 @@ def negated(sentence: str) -> str | None:
     """`sentence` saying the opposite ("Ford denied the report." -> "Ford did not deny the
     report."), for which its own polar question is answered "no"; None where the main verb
     is not found or the clause is negated already."""
-    clause = _clause(sentence)
-    found = _main_verb(clause[1]) if clause else None
-    if found is None:
+    parsed = _parsed(sentence)
+    if parsed is None:
         return None
-    lead, words = clause
-    i, how, lemma = found
+    lead, words, i, how, lemma = parsed
     if any(w.lower() in ("not", "never", "no") or w.lower().endswith("n't") for w in words):
         return None
     w = words[i]
