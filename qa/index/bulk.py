@@ -30,10 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.errors import BadInput, IndexMismatch, QAError
+from qa.errors import IndexMismatch, QAError
 from qa.index import manifest as mf
 from qa.index.writer import Progress, _no_progress, _Todo, display
-from qa.ingest.loaders import iter_files
 from qa.ingest.parallel import Job
 from qa.records import Chunk, Document, FileWarning, IndexReport, Skipped
 
@@ -68,20 +67,12 @@ def bulk_update(
     and embedding; see the module docstring. `produce` is called only if there is work."""
     progress = progress or _no_progress
     t0 = time.perf_counter()
-    roots = [Path(p) for p in paths]
-    for root in roots:
-        if not root.exists():
-            raise BadInput(f"no such file or folder: {root}")
+    roots = index._roots(paths)
     with index._writing, index._write_lock():
         index.refresh()
         with index._lock:
             stored = index.store.stored_docs()
-        folder_errors: list[tuple[Path, str]] = []
-        files = list(iter_files(roots, folder_errors))
-        skipped = [
-            Skipped(display(index.source_for(f)), reason, failed=True)
-            for f, reason in folder_errors
-        ]
+        files, skipped = index._listed(roots)
         checked = []
         seen: set[str] = set()
         for path in files:

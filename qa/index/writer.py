@@ -114,24 +114,35 @@ class Writer:
         with ocr.configured(progress=progress):  # pages read by OCR, here or in the workers
             return self._update_files(paths, remove_missing, progress)
 
-    def _update_files(self, paths, remove_missing: bool, progress: Progress | None):
-        progress = progress or _no_progress
-        t0 = time.perf_counter()
+    @staticmethod
+    def _roots(paths) -> list[Path]:
+        """`paths` as Paths; BadInput for one that does not exist."""
         roots = [Path(p) for p in paths]
         for root in roots:
             if not root.exists():
                 raise BadInput(f"no such file or folder: {root}")
+        return roots
+
+    def _listed(self, roots: list[Path]) -> tuple[list[Path], list[Skipped]]:
+        """The files under `roots`, and a failed Skipped for each folder that could not be
+        listed."""
+        folder_errors: list[tuple[Path, str]] = []
+        files = list(iter_files(roots, folder_errors))
+        skipped = [
+            Skipped(display(self.source_for(f)), reason, failed=True) for f, reason in folder_errors
+        ]
+        return files, skipped
+
+    def _update_files(self, paths, remove_missing: bool, progress: Progress | None):
+        progress = progress or _no_progress
+        t0 = time.perf_counter()
+        roots = self._roots(paths)
         with self._writing, self._write_lock():
             self.refresh()
             with self._lock:
                 stored = self.store.stored_docs()
-            folder_errors: list[tuple[Path, str]] = []
-            files = list(iter_files(roots, folder_errors))
+            files, skipped = self._listed(roots)
             added, updated, unchanged = [], [], []
-            skipped = [
-                Skipped(display(self.source_for(f)), reason, failed=True)
-                for f, reason in folder_errors
-            ]
             seen: set[str] = set()
             notes: list[FileWarning] = []
             pending: list[_Pending] = []
