@@ -36,13 +36,33 @@ def test_a_sentence_becomes_the_yes_no_question_it_answers(sentence, question):
 @pytest.mark.parametrize(
     "sentence",
     [
-        "While Ford and Xiaomi both denied the report, talks went on.",  # subordinate clause
+        "If Ford denied the report, talks went on.",  # a condition states no fact
         "“It was completely false,” he said.",  # a quote
         "Hello.",
     ],
 )
 def test_sentences_without_a_main_verb_to_front_give_none(sentence):
     assert polar_question(sentence) is None
+
+
+SUBORDINATE = (
+    "While Ford and Xiaomi both denied the report – with the Blue Oval brand going as far to "
+    "say it was “completely false” – a new revelation has surfaced, claiming Ford has been "
+    "pursuing a joint venture."
+)
+
+
+def test_a_subordinate_clause_that_states_a_fact_is_asked_about_too():
+    assert polar_question(SUBORDINATE) == "Did Ford and Xiaomi both deny the report?"
+    # the main clause after the aside, where the answer is there
+    assert polar_question(SUBORDINATE, "a new revelation") == (
+        "Has a new revelation surfaced, claiming Ford has been pursuing a joint venture?"
+    )
+    assert polar_question("Although it rained, the match was played.", "the match") == (
+        "Was the match played?"
+    )
+    assert negated(SUBORDINATE).startswith("While Ford and Xiaomi both did not deny the report –")
+    assert negated(SUBORDINATE).endswith("pursuing a joint venture.")
 
 
 def test_the_no_question_swaps_the_answer_for_one_of_the_same_shape():

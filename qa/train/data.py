@@ -177,8 +177,8 @@ def _yes_no(q, text, sents, labels, article_answers, rng) -> Example | None:
     ]
     draw = rng.random()  # half "yes"; "no" by negating the sentence or swapping the answer
     no = bool(wrong) and draw >= 0.5
-    question = polar.polar_question(sentence)
-    opposite = polar.negated(sentence) if question is not None and draw >= 0.75 else None
+    question = polar.polar_question(sentence, q.answers[0])
+    opposite = polar.negated(sentence, q.answers[0]) if question and draw >= 0.75 else None
     if opposite is not None:
         a, b = sents[gold]
         shift = len(opposite) - (b - a)

@@ -31,6 +31,10 @@ _SUBORDINATE = frozenset(
     "while although though when whenever if because as after before since unless until whereas "
     "once".split()
 )
+# ... of which these state a fact: the clause after them is asked about too
+_FACTUAL = frozenset("while although though because since after before once whereas".split())
+_DASHES = frozenset("–—-")
+_BREAK = re.compile(r"\s+[–—-]\s+|,\s+")
 _HAVE = {"has": "Does", "have": "Do", "had": "Did"}
 
 
@@ -56,19 +60,47 @@ def _lower_first(text: str) -> str:
     return text
 
 
-def _clause(sentence: str) -> tuple[str, list[str]] | None:
-    """(leading phrase, words of the main clause) of a sentence fit for a question."""
+def _quoted(text: str) -> bool:
+    return '"' in text or "“" in text or "”" in text
+
+
+def _parts(sentence: str) -> list[tuple[str, str, str, str]]:
+    """(text before, leading phrase, clause, text after) for each clause of `sentence` that a
+    question can ask about. A sentence opening with a subordinate clause that states a fact
+    ("While Ford and Xiaomi both denied the report – …, a new revelation has surfaced") gives
+    that clause and the main clause after it; one opening with a condition ("If …") gives
+    none; any other gives its main clause, a short leading phrase ("In 1905, …") apart."""
     s = " ".join(sentence.split()).rstrip(" .!;:")
-    if not s or "?" in s or '"' in s or "“" in s:
+    if not s or "?" in s:
+        return []
+    first = s.split(" ", 1)[0]
+    if first.lower() not in _SUBORDINATE:
+        head, sep, rest = s.partition(", ")
+        if sep and len(head.split()) <= 6:  # "In 1905, Tesla was ..."
+            return [("", head, rest, "")]
+        return [("", "", s, "")]
+    if first.lower() not in _FACTUAL:
+        return []
+    start = len(first) + 1
+    brk = _BREAK.search(s, start)
+    if brk is None:
+        return []
+    out = [(s[:start], "", s[start : brk.start()], s[brk.start() :])]
+    main = brk.end()
+    if brk.group().strip() in _DASHES:  # "– an aside –": the main clause follows the aside
+        close = re.compile(rf"\s+{re.escape(brk.group().strip())}\s+").search(s, main)
+        main = close.end() if close else len(s)
+    if main < len(s):
+        out.append((s[:main], "", s[main:], ""))
+    return out
+
+
+def _clause(text: str) -> list[str] | None:
+    """The words of a clause fit for a question: no quotation, 2 to MAX_WORDS words."""
+    words = _WORD.findall(text)
+    if _quoted(text) or not 2 <= len(words) <= MAX_WORDS:
         return None
-    lead = ""
-    head, sep, rest = s.partition(", ")
-    if sep and len(head.split()) <= 6:  # "In 1905, Tesla was ..."
-        lead, s = head, rest
-    words = _WORD.findall(s)
-    if not 2 <= len(words) <= MAX_WORDS or words[0].lower() in _SUBORDINATE:
-        return None
-    return lead, words
+    return words
 
 
 def _main_verb(words: Sequence[str]) -> tuple[int, str, str] | None:
@@ -80,7 +112,11 @@ def _main_verb(words: Sequence[str]) -> tuple[int, str, str] | None:
             continue
         later = [x for x in words[i + 1 : i + 3] if not x.endswith("ly")]  # "has previously won"
         after = later[0] if later else ""
-        if w.lower() in _HAVE and not _lemma_of(after, ("VBN",)) and after.lower() != "not":
+        if (
+            w.lower() in _HAVE
+            and not _lemma_of(after.rstrip(",;:"), ("VBN",))
+            and after.lower() != "not"
+        ):
             return i, "have", "have"
         if w.lower() in AUX:
             return i, "aux", w.lower()
@@ -93,20 +129,31 @@ def _main_verb(words: Sequence[str]) -> tuple[int, str, str] | None:
     return None
 
 
-def _parsed(sentence: str) -> tuple[str, list[str], int, str, str] | None:
-    """(leading phrase, clause words, and `_main_verb`'s index, how and base form)."""
-    clause = _clause(sentence)
-    found = _main_verb(clause[1]) if clause else None
-    return None if found is None else (*clause, *found)
+def _parsed(
+    sentence: str, answer: str = ""
+) -> list[tuple[str, str, str, list[str], int, str, str]]:
+    """(text before, text after, leading phrase, clause words, and `_main_verb`'s index, how
+    and base form) for each clause of `sentence` with a verb to front; those holding
+    `answer` first."""
+    out = []
+    for before, lead, clause, after in _parts(sentence):
+        words = _clause(clause)
+        found = _main_verb(words) if words else None
+        if found is not None:
+            out.append((before, after, lead, words, *found))
+    if answer:
+        out.sort(key=lambda p: answer not in " ".join([p[2], *p[3]]))
+    return out
 
 
-def polar_question(sentence: str) -> str | None:
-    """`sentence` as a yes/no question that it answers "yes", or None when it has no verb
-    to front within MAX_SUBJECT words (or is too long)."""
-    parsed = _parsed(sentence)
-    if parsed is None:
+def polar_question(sentence: str, answer: str = "") -> str | None:
+    """`sentence` as a yes/no question that it answers "yes" (about the clause holding
+    `answer` where it has two), or None when no clause has a verb to front within
+    MAX_SUBJECT words (or all are too long)."""
+    parsed = _parsed(sentence, answer)
+    if not parsed:
         return None
-    lead, words, i, how, lemma = parsed
+    _, _, lead, words, i, how, lemma = parsed[0]
     subject = _lower_first(" ".join(words[:i]))
     tail = " ".join(words[i + 1 :])
     if how == "have":
@@ -124,14 +171,14 @@ def polar_question(sentence: str) -> str | None:
 _NEGATED = {"have": {"has": "does not have", "have": "do not have", "had": "did not have"}}
 
 
-def negated(sentence: str) -> str | None:
+def negated(sentence: str, answer: str = "") -> str | None:
     """`sentence` saying the opposite ("Ford denied the report." -> "Ford did not deny the
-    report."), for which its own polar question is answered "no"; None where the main verb
-    is not found or the clause is negated already."""
-    parsed = _parsed(sentence)
-    if parsed is None:
+    report."), for which its own polar question (with the same `answer`) is answered "no";
+    None where the main verb is not found or the clause is negated already."""
+    parsed = _parsed(sentence, answer)
+    if not parsed:
         return None
-    lead, words, i, how, lemma = parsed
+    before, after, lead, words, i, how, lemma = parsed[0]
     if any(w.lower() in ("not", "never", "no") or w.lower().endswith("n't") for w in words):
         return None
     w = words[i]
@@ -144,7 +191,7 @@ def negated(sentence: str) -> str | None:
     out = " ".join([*words[:i], verb, *words[i + 1 :]])
     if lead:
         out = f"{lead}, {out}"
-    return out + "."
+    return before + out + after + "."
 
 
 def _shape(text: str) -> tuple[bool, bool]:
