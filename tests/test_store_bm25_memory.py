@@ -195,3 +195,21 @@ def test_auto_answers_from_memory_from_the_threshold_on(tmp_path, monkeypatch):
     assert store.engine() == "memory"  # once built it stays: kept in step
     assert_same(*both(store, "river city", 10))
     store.close()
+
+
+def test_indexing_prepares_the_memory_index_for_the_first_search(docs, tmp_path, monkeypatch):
+    """`qa index` builds and saves the in-memory BM25 index, so a new process's first
+    search loads it instead of tokenizing every chunk under the index lock."""
+    monkeypatch.setattr(lexical, "SAVE_MIN", 1)
+    s = Settings.load(index_dir=tmp_path / "index", chunk_tokens=48, chunk_overlap=8, bm25="memory")
+    index = Index.build([docs], s.index_dir, settings=s, embedder=FakeEmbedder())
+    saved = list(s.index_dir.rglob("*-bm25.npz"))
+    assert len(saved) == 1
+    loaded = MemoryBM25.load(saved[0])
+    assert loaded is not None and len(loaded) == len(index)
+    index.close()
+
+    s = Settings.load(index_dir=tmp_path / "index", bm25="fts5")  # FTS5 needs no such file
+    (tmp_path / "other").mkdir()
+    Index.build([docs], tmp_path / "other", settings=s, embedder=FakeEmbedder()).close()
+    assert not list((tmp_path / "other").rglob("*-bm25.npz"))

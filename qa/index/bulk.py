@@ -135,10 +135,7 @@ def bulk_update(
         # committed (or nothing to commit); what follows is what `sync` does after its groups
         for t in touched:
             index._touch(t.source, t.info)
-        removed = index._remove_missing(roots, stored, seen) if remove_missing else []
-        index._remember_roots(roots)
-        if added or updated or removed or not index._vectors_saved():
-            index._save_vectors()  # FAISS catches up from the stored vectors first
+        removed = index._settle(roots, stored, seen, remove_missing, bool(added or updated))
         return IndexReport(
             added=tuple(added),
             updated=tuple(updated),

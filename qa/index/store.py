@@ -389,6 +389,14 @@ class Store:
                     self._save_memory()
         return memory
 
+    def prepare_bm25(self) -> None:
+        """Bring the in-memory BM25 index up to date now, and save it, if that engine answers
+        this store's queries; after indexing, so the first search does not build it (at 1M
+        chunks that took minutes, under the index lock)."""
+        if self.engine() == "memory":
+            self.memory_bm25()
+            self._save_memory()
+
     @property
     def memory_path(self) -> Path:
         return self.path.with_name(self.path.name + "-bm25.npz")

@@ -183,13 +183,7 @@ class Writer:
                 embedded += self._commit(pending, progress)
                 for p in pending:
                     (updated if p.existed else added).append(p.source)
-            removed: list[str] = []
-            if remove_missing:
-                # an unreadable file that was indexed before is kept (it was seen)
-                removed = self._remove_missing(roots, stored, seen)
-            self._remember_roots(roots)
-            if added or updated or removed or not self._vectors_saved():
-                self._save_vectors()
+            removed = self._settle(roots, stored, seen, remove_missing, bool(added or updated))
             return IndexReport(
                 added=tuple(added),
                 updated=tuple(updated),
@@ -200,6 +194,21 @@ class Writer:
                 seconds=time.perf_counter() - t0,
                 warnings=tuple(notes),
             )
+
+    def _settle(self, roots, stored: dict, seen: set[str], remove_missing: bool, changed: bool):
+        """What follows an update's commits (here and in qa.index.bulk): files no longer there
+        removed, the roots remembered, the vectors saved and BM25 made ready for the first
+        search; the removed sources."""
+        removed: list[str] = []
+        if remove_missing:
+            # an unreadable file that was indexed before is kept (it was seen)
+            removed = self._remove_missing(roots, stored, seen)
+        self._remember_roots(roots)
+        if changed or removed or not self._vectors_saved():
+            self._save_vectors()
+        with self._lock:
+            self.store.prepare_bm25()
+        return removed
 
     def _vectors_saved(self) -> bool:
         with self._lock:
