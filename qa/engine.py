@@ -305,8 +305,8 @@ class Engine:
             if not (default_reader_path() / "manifest.json").is_file():
                 _warn_once("no trained reader in models/reader/: answers use the heuristics")
                 return None
-            return self.pool.reader(None)
-        return self.pool.reader(name)
+            return self.pool.reader(None, self.settings.reader_backend)
+        return self.pool.reader(name, self.settings.reader_backend)
 
     def generator(self, model: str | Path | None = None):
         """The generator for `model` (default: the configured GGUF), loaded once per pool."""

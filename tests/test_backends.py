@@ -7,6 +7,7 @@ on the sample corpus, is recorded in the manifest, and an index is searched with
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -194,6 +195,27 @@ def test_onnx_search_does_not_import_torch(indexes):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("NO-TORCH NO-ST")
     assert json.loads(proc.stdout[: proc.stdout.rindex("]") + 1])[0]["source"].endswith(".txt")
+
+
+def test_onnx_ask_does_not_import_torch(indexes):
+    """An extractive answer with the trained reader on its default backend (onnx), on an onnx
+    index: no torch in the process, and the reader's direct answer is there."""
+    from qa.models.reader import default_reader_path
+
+    if not (default_reader_path() / "manifest.json").is_file():
+        pytest.skip("no trained reader in models/reader/")
+    code = (
+        "import sys; from qa.cli.main import main; "
+        f"rc = main(['ask', 'Who did Ford partner with?', '--index', "
+        f"{str(indexes['onnx'].directory)!r}, '--no-llm', '--json']); "
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH'); sys.exit(rc)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "QA_READER_BACKEND"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("NO-TORCH")
+    answer = json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])
+    assert answer["citations"] and answer["citations"][0]["source"].endswith(".txt")
 
 
 def test_export_is_cached(embedders):

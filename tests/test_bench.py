@@ -283,6 +283,11 @@ def test_bench_ask_tiny(tmp_path):
     e = r.extractive
     assert 0 < e["read"] < e["retrieve"] <= e["total"] and d["extractive"]["read"] == e["read"]
     assert "of which the reader" in format_ask(r)
+    # and per reader backend, the default's figures being the ones above
+    assert set(r.extractive_by_reader) == {"onnx", "torch"} and r.reader_backend == "onnx"
+    assert r.extractive_by_reader["onnx"] == e
+    assert all(0 < x["read"] <= x["total"] for x in r.extractive_by_reader.values())
+    assert "reader on torch" in format_ask(r)
 
 
 @pytest.mark.slow

@@ -32,6 +32,7 @@ ASK_TARGET = 0.9  # qa.ask tokens/s >= 0.9 x raw llama-cpp-python
 STAGES = ("retrieve", "prompt", "first_token", "generate", "verify", "total")
 # extractive answers (the default mode): the reader's share of them
 EXTRACTIVE_STAGES = ("retrieve", "read", "total")
+READER_BACKENDS = ("onnx", "torch")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ class AskResult:
     # 4. extractive answers, warm: medians of each stage (seconds), and the slowest total
     extractive: dict[str, float] = field(default_factory=dict)
     extractive_max_total: float = 0.0
+    # the same, per reader backend (QA_READER_BACKEND), measured interleaved in this run
+    extractive_by_reader: dict[str, dict[str, float]] = field(default_factory=dict)
+    reader_backend: str = "onnx"
     target: float = ASK_TARGET
     kind: str = field(default="ask", init=False)
 
@@ -261,15 +265,21 @@ def _bench_ask(workdir, index_path, model, repeats, question, follow_up, max_tok
         for _ in range(repeats):
             answer, _ = _timed_ask(question, index, settings)
             rows.append(answer.timings)
-        log("  4. extractive answers, warm ...")
+        log("  4. extractive answers, warm, with the reader on each backend ...")
+        from dataclasses import replace
+
         from qa.engine import Engine
 
-        extractive_engine = Engine(settings, index=index)
-        extractive_engine.ask(question, mode="extractive")  # loads the reader
-        ext = [
-            extractive_engine.ask(question, mode="extractive").timings
-            for _ in range(max(repeats, 5))
-        ]
+        engines = {
+            b: Engine(replace(settings, reader_backend=b), index=index) for b in READER_BACKENDS
+        }
+        for e in engines.values():
+            e.ask(question, mode="extractive")  # loads the reader
+        by_backend: dict[str, list[dict]] = {b: [] for b in engines}
+        for _ in range(max(repeats, 5)):  # interleaved, so both see the same load
+            for b, e in engines.items():
+                by_backend[b].append(e.ask(question, mode="extractive").timings)
+        ext = by_backend[settings.reader_backend]
     finally:
         index.close()
     return AskResult(
@@ -294,6 +304,11 @@ def _bench_ask(workdir, index_path, model, repeats, question, follow_up, max_tok
         answer=answer.text,
         extractive={s: median([r.get(s, 0.0) for r in ext]) for s in EXTRACTIVE_STAGES},
         extractive_max_total=max(r["total"] for r in ext),
+        extractive_by_reader={
+            b: {s: median([r.get(s, 0.0) for r in rows]) for s in EXTRACTIVE_STAGES}
+            for b, rows in by_backend.items()
+        },
+        reader_backend=settings.reader_backend,
         rss_mb=resident,
         peak_rss_mb=peak_rss_mb(),
     )
@@ -333,5 +348,11 @@ def _extractive_lines(r: AskResult) -> list[str]:
         "4. extractive qa.ask (the default mode), warm:",
         f"   total p50 {e['total']:.3f}s (slowest {r.extractive_max_total:.3f}s), of which "
         f"the reader {e['read']:.3f}s ({100 * ratio(e['read'], e['total']):.0f}%) and "
-        f"search with evidence ranking {e['retrieve'] - e['read']:.3f}s",
+        f"search with evidence ranking {e['retrieve'] - e['read']:.3f}s "
+        f"(reader on {r.reader_backend})",
+        *(
+            f"   reader on {b:5s} total p50 {x['total']:.3f}s, reader {x['read']:.3f}s"
+            f" ({ratio(r.extractive_by_reader['torch']['read'], x['read']):.2f}x torch's reader)"
+            for b, x in r.extractive_by_reader.items()
+        ),
     ]

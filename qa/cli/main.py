@@ -67,8 +67,18 @@ def _run_tool(func, argv, debug: bool) -> int:
 # --- parser ---------------------------------------------------------------------------
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse without abbreviated options, for every command (subcommands' parsers are of
+    their parent's class): `qa ask --mode extractive` would otherwise be taken as `--model
+    extractive`; an unknown option is an error that names it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="qa",
         description="Offline question answering over a folder of documents, with citations.",
         epilog="More: qa COMMAND --help. Settings can also come from QA_* environment variables.",

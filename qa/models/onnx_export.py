@@ -313,12 +313,21 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     model = argv[0] if argv else config.DEFAULT_EMBEDDER
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr)
+
     try:
-        folder = ensure_export(resolve_model_dir(model), log=lambda m: print(m, file=sys.stderr))
+        print(ensure_export(resolve_model_dir(model), log=log))
+        if not argv:  # `make onnx`: the shipped reader too, so no `qa ask` exports it
+            from qa.models.onnx_reader import export_reader
+            from qa.models.reader import default_reader_path
+
+            if (default_reader_path() / "manifest.json").is_file():
+                print(export_reader(default_reader_path(), log=log))
     except QAError as exc:
         print(f"qa: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    print(folder)
     return 0
 
 

@@ -60,7 +60,7 @@ class ModelPool:
 
     def reader(self, folder: str | Path | None = None, backend: str | None = None):
         """The trained reader in `folder` (default models/reader/), loaded on first use, on
-        `backend` ("torch" or "onnx"; None: QA_READER_BACKEND, default torch)."""
+        `backend` ("torch" or "onnx"; None: QA_READER_BACKEND, default onnx)."""
         from qa.models.reader import Reader, default_reader_path
 
         if backend is None:
