@@ -301,6 +301,10 @@ def test_main_all_json(tmp_path, capsys):
     records = json.loads(capsys.readouterr().out)
     assert [r["kind"] for r in records] == ["start", "index", "search", "scale", "ask"]
     start, index, search, scale, ask = records
+    # which cold commands import torch: the torch index's search and the torch reader do
+    imported = {b["backend"]: b["torch_imported"] for b in start["backends"]}
+    assert imported["torch"]["search"] and imported["onnx"]["ask"]
+    assert not imported["onnx"]["search"] and not imported["onnx"]["ask-onnx-reader"]
     assert search["chunks"] < 250 and scale["chunks"] == 300 and ask["max_tokens"] == 8
     assert index["footprint"]["bytes_per_chunk"] > 0 and scale["sqlite_bytes"] > 0
     for x in (index["ratio"], search["ratio_p50"], scale["layers_ratio_p50"]):

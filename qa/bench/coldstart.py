@@ -132,7 +132,11 @@ def _torch_imported(cmd_args: list[str], env: dict) -> bool:
     run = run_measured([sys.executable, "-X", "importtime", "-m", "qa.cli", *cmd_args], env)
     if run.returncode != 0:
         raise BadInput(f"`qa {' '.join(cmd_args)}` failed: {run.stderr.strip()[-300:]}")
-    return any(line.rstrip().endswith("| torch") for line in run.stderr.splitlines())
+    # "import time: self | cumulative | <indent>module": torch at any depth of the tree
+    return any(
+        line.startswith("import time:") and line.rsplit("|", 1)[-1].strip() == "torch"
+        for line in run.stderr.splitlines()
+    )
 
 
 def _free_port() -> int:
