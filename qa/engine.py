@@ -161,16 +161,26 @@ class Engine:
             from qa.scale.ray_ingest import require_ray
 
             require_ray()  # before an index folder is made for it
-            if rebuild:
-                raise BadInput("--ray does not rebuild: use `qa index --rebuild` without --ray")
         if rebuild:
             from qa.models.embedder import embedder_for_build
 
             embedder = embedder_for_build(
                 self.settings, self._index.embedder if self._index is not None else None
             )
+            update = None
+            if ray:
+                from qa.scale.ray_ingest import ray_index
+
+                def update(new, roots, progress):  # the Ray pipeline into the staging index
+                    return ray_index(new, roots, ray, remove_missing=True, progress=progress)
+
             report = rebuild_index(
-                self.index_dir, paths, settings=self.settings, embedder=embedder, progress=progress
+                self.index_dir,
+                paths,
+                settings=self.settings,
+                embedder=embedder,
+                progress=progress,
+                update=update,
             )
             if self._index is not None:
                 self._index.refresh()

@@ -194,10 +194,20 @@ def test_cli_on_the_sample_corpus_with_the_default_embedder(tmp_path, real_embed
         for query in (FORD_QUESTION, "Who is the CEO of Ford?", "joint venture in the US"):
             assert _hits(index, query) == _hits(single, query)
         assert index.search(FORD_QUESTION, 1)[0].source == "corpus/ford-xiaomi-joint-venture.txt"
-    single.close()
     code = cli.main(argv)
     out, _ = capsys.readouterr()
     assert code == 0 and "1 unchanged" in out and "0 chunks embedded" in out
+    # --rebuild --ray: everything again on Ray into a staging index, switched in at the end
+    old_id = Index.open(tmp_path / "on-ray", embedder=real_embedder).manifest["id"]
+    code = cli.main([*argv, "--rebuild"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "1 added" in out and "chunks embedded" in out and "0 chunks embedded" not in out
+    with Index.open(tmp_path / "on-ray", embedder=real_embedder) as index:
+        assert index.manifest["id"] != old_id
+        assert [c[1:] for c in _contents(index)] == [c[1:] for c in _contents(single)]
+        assert _hits(index, FORD_QUESTION)[0][1:4] == _hits(single, FORD_QUESTION)[0][1:4]
+    single.close()
 
 
 def test_every_format_with_a_real_embedder_equals_the_single_machine_index(tmp_path):

@@ -66,8 +66,6 @@ def test_ray_flags_are_checked(capsys, tmp_path, docs, monkeypatch):
     assert code == 2 and "use it with --ray" in err
     code, _, err = run(capsys, "index", docs, "--index", index, "--ray", "--workers", "0")
     assert code == 2 and "at least 1" in err
-    code, _, err = run(capsys, "index", docs, "--index", index, "--rebuild", "--ray")
-    assert code == 2 and "--ray does not rebuild" in err
     monkeypatch.setenv("QA_RAY_ADDRESS", "not an address")
     code, _, err = run(capsys, "index", docs, "--index", index, "--ray")
     assert code == 2 and "QA_RAY_ADDRESS" in err and err.count("\n") == 1

@@ -52,9 +52,12 @@ def rebuild(
     settings: Settings,
     embedder=None,
     progress: Callable | None = None,
+    update: Callable | None = None,
 ) -> IndexReport:
     """Build the index in `directory` again from `paths` (default: what it was built from),
-    with `settings`' embedder and chunking, and switch to it atomically."""
+    with `settings`' embedder and chunking, and switch to it atomically. `update(index,
+    roots, progress)` fills the new index (default: its `sync`; `qa index --rebuild --ray`
+    passes the Ray pipeline)."""
     from qa.index import core
 
     directory = Path(directory)
@@ -87,7 +90,10 @@ def rebuild(
         mf.create(staging, manifest)
         new = core.Index(staging, settings, embedder, base=directory.resolve().parent)
         try:
-            report = new.sync(roots, progress=progress)
+            if update is None:
+                report = new.sync(roots, progress=progress)
+            else:
+                report = update(new, roots, progress)
         except BaseException:
             new.close()
             shutil.rmtree(staging, ignore_errors=True)
