@@ -106,6 +106,18 @@ def test_vectors_are_close_to_torch(embedders):
     np.testing.assert_allclose(embedders["onnx"].embed(SENTENCES[::-1])[::-1], int8, atol=1e-5)
 
 
+def test_onnx_vectors_do_not_depend_on_the_batch(embedders):
+    """The int8 model's activation scale is per run: one text per run, so a text's vector
+    is the same alone, among others, in any order."""
+    emb = embedders["onnx"]
+    text = CORPUS.joinpath("ford-xiaomi-joint-venture.txt").read_text(encoding="utf-8")
+    texts = [p for p in text.split("\n") if len(p) > 40][:12]
+    together = emb.embed(texts)
+    alone = np.vstack([emb.embed([t]) for t in texts])
+    assert np.array_equal(together, alone)
+    assert np.array_equal(emb.embed(texts[::-1])[::-1], together)
+
+
 def test_same_chunks_and_top_hits_as_torch(indexes):
     torch_index = indexes["torch"]
     assert torch_index.status().chunks >= 8
