@@ -89,3 +89,13 @@ def test_the_no_question_swaps_the_answer_for_one_of_the_same_shape():
 )
 def test_a_sentence_is_negated_for_the_no_answers(sentence, opposite):
     assert negated(sentence) == opposite
+
+
+def test_the_other_clause_is_negated_for_yes_answers_with_a_negation_elsewhere():
+    sentence = "Although it rained, the match was played."
+    assert polar_question(sentence, "the match") == "Was the match played?"
+    assert (
+        negated(sentence, "the match", clause=1)
+        == "Although it did not rain, the match was played."
+    )
+    assert negated("Ford denied the report.", clause=1) is None  # one clause only

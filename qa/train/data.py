@@ -163,11 +163,23 @@ def yes_no_question(question: str, answer: str) -> str | None:
     return f"Is it true that {answer} {q[m.end() :]}?"
 
 
+def _replaced(text: str, sents, i: int, new: str):
+    """(`text` with sentence `i` replaced by `new`, the sentence spans moved to match)."""
+    a, b = sents[i]
+    shift = len(new) - (b - a)
+    moved = tuple(
+        (x, y) if y <= a else (a, a + len(new)) if x == a else (x + shift, y + shift)
+        for x, y in sents
+    )
+    return text[:a] + new + text[b:], moved
+
+
 def _yes_no(q, text, sents, labels, article_answers, rng) -> Example | None:
     """The question asked as yes/no against its paragraph: the gold sentence turned into a
-    natural polar question (`polar.polar_question`), "yes" half the time; "no" with the gold
-    sentence negated in the passage (`polar.negated`) or the question's answer swapped for
-    another answer of the article; else "Is it true that <answer> ...?" from the wh-question."""
+    natural polar question (`polar.polar_question`), "yes" half the time (half of those with
+    a negation elsewhere in the passage); "no" with the gold sentence negated in the passage
+    (`polar.negated`) or the question's answer swapped for another answer of the article;
+    else "Is it true that <answer> ...?" from the wh-question."""
     gold = labels.index(1.0)
     sentence = text[sents[gold][0] : sents[gold][1]]
     wrong = [
@@ -180,14 +192,24 @@ def _yes_no(q, text, sents, labels, article_answers, rng) -> Example | None:
     question = polar.polar_question(sentence, q.answers[0])
     opposite = polar.negated(sentence, q.answers[0]) if question and draw >= 0.75 else None
     if opposite is not None:
-        a, b = sents[gold]
-        shift = len(opposite) - (b - a)
-        moved = tuple(
-            (x, y) if y <= a else (a, a + len(opposite)) if x == a else (x + shift, y + shift)
-            for x, y in sents
-        )
-        passage = text[:a] + opposite + text[b:]
+        passage, moved = _replaced(text, sents, gold, opposite)
         return Example("squad-negated", question, passage, moved, labels, yes_no=1, qid=q.qid)
+    if question is not None and draw < 0.25:
+        # "yes" with a negation elsewhere: in the sentence's other clause, else in another
+        # sentence of the passage, so "not" or "false" alone does not make the answer "no"
+        other = polar.negated(sentence, q.answers[0], clause=1)
+        if other is not None:
+            passage, moved = _replaced(text, sents, gold, other)
+        else:
+            rest = [i for i in range(len(sents)) if i != gold]
+            j = rng.choice(rest) if rest else None
+            other = polar.negated(text[sents[j][0] : sents[j][1]]) if j is not None else None
+            if other is not None:
+                passage, moved = _replaced(text, sents, j, other)
+        if other is not None:
+            return Example(
+                "squad-negated-elsewhere", question, passage, moved, labels, yes_no=0, qid=q.qid
+            )
     if question is not None:
         if no:
             question = polar.swapped(question, q.answers[0], wrong, rng)

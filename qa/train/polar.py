@@ -171,14 +171,16 @@ def polar_question(sentence: str, answer: str = "") -> str | None:
 _NEGATED = {"have": {"has": "does not have", "have": "do not have", "had": "did not have"}}
 
 
-def negated(sentence: str, answer: str = "") -> str | None:
+def negated(sentence: str, answer: str = "", clause: int = 0) -> str | None:
     """`sentence` saying the opposite ("Ford denied the report." -> "Ford did not deny the
     report."), for which its own polar question (with the same `answer`) is answered "no";
-    None where the main verb is not found or the clause is negated already."""
+    None where the main verb is not found or the clause is negated already. `clause` 1
+    negates the other clause of a two-clause sentence instead (None if it has one): the
+    question, about clause 0, is then still answered "yes"."""
     parsed = _parsed(sentence, answer)
-    if not parsed:
+    if len(parsed) <= clause:
         return None
-    before, after, lead, words, i, how, lemma = parsed[0]
+    before, after, lead, words, i, how, lemma = parsed[clause]
     if any(w.lower() in ("not", "never", "no") or w.lower().endswith("n't") for w in words):
         return None
     w = words[i]
