@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from qa.answer import combine, reading
+from qa.answer import combine, expect, reading
 from qa.answer.evidence import Sentence, candidates, coverage, rank_evidence, specifics, terms
 from qa.answer.followup import Turn, rewrite
 from qa.answer.prompting import REFUSAL, STOP, Prompt, Source, answer_grammar, build, group_sources
@@ -218,7 +218,15 @@ def retrieve(
 ) -> Evidence:
     """Search, then rank the passages' sentences and say how likely the best one answers.
     With a trained reader, `evidence` says who chooses and refuses (see Options.evidence);
-    without one, the similarity heuristics do."""
+    without one, the similarity heuristics do. A best sentence that lacks what the answer
+    must hold (`qa.answer.expect`: a quantity for "how many") answers with probability 0."""
+    found = _retrieve(index, query, k, reader, evidence, short_min)
+    if found.ranked and not expect.can_answer(found.query, found.ranked[0].text):
+        return replace(found, answerability=0.0, short=None)
+    return found
+
+
+def _retrieve(index, query, k, reader, evidence, short_min) -> Evidence:
     texts: dict[str, str] = {}
 
     def text_of(source: str) -> str:
