@@ -141,13 +141,22 @@ class Thresholds:
     extractive_min: float
     llm_min: float
     fallback_min: float
-    yes_no_min: float = 1.0
+    # (yes, no): the lowest probability at which each is said (1.0 or more: never)
+    yes_no_min: tuple[float, float] = (1.0, 1.0)
     support_min: float = 0.0  # a model's claim the reader supports less than this: rejected
 
 
 def heuristic_thresholds() -> Thresholds:
     """The thresholds of the similarity heuristics (the module constants above)."""
     return Thresholds(EXTRACTIVE_MIN, LLM_MIN, FALLBACK_MIN)
+
+
+def yes_no_thresholds(t: dict) -> tuple[float, float]:
+    """(yes, no) confidence thresholds of a reader's manifest: calibrated per answer
+    ("yes_min", "no_min"; `qa.train.evaluate.yes_no_class_thresholds`), else the one
+    "yes_no_confidence" of older manifests for both."""
+    both = float(t.get("yes_no_confidence", 1.0))
+    return float(t.get("yes_min", both)), float(t.get("no_min", both))
 
 
 def reader_thresholds(reader) -> Thresholds:
@@ -158,7 +167,7 @@ def reader_thresholds(reader) -> Thresholds:
         extractive_min=answer,
         llm_min=float(t.get("llm", answer)),
         fallback_min=float(t.get("fallback", answer)),
-        yes_no_min=float(t.get("yes_no_confidence", 1.0)),
+        yes_no_min=yes_no_thresholds(t),
         support_min=float(t.get("support", 0.5)),
     )
 
@@ -303,7 +312,11 @@ def learned_thresholds(scorer, reader) -> Thresholds:
         extractive_min=answer,
         llm_min=scorer.thresholds.get("llm", answer),
         fallback_min=scorer.thresholds.get("fallback", answer),
-        yes_no_min=scorer.thresholds.get("yes_no", r.yes_no_min),
+        # the reader's own per-answer yes/no thresholds where it has them (the scorer's one
+        # "yes_no" is pooled over yes and no, as older readers' "yes_no_confidence")
+        yes_no_min=r.yes_no_min
+        if "no_min" in reader.thresholds
+        else (scorer.thresholds.get("yes_no", r.yes_no_min[0]),) * 2,
         support_min=r.support_min,
     )
 

@@ -60,7 +60,7 @@ def read(
     hits: Sequence[Hit],
     text_of: Callable[[str], str],
     reader,
-    yes_no_min: float,
+    yes_no_min: tuple[float, float],
 ) -> Read:
     """Read `hits` against `question` with `reader` (a `qa.models.reader.Reader`)."""
     passages: list[tuple[str, list[tuple[int, int]]]] = []
@@ -96,7 +96,7 @@ def short_in(
     hits: Sequence[Hit],
     text_of: Callable[[str], str],
     reader,
-    yes_no_min: float,
+    yes_no_min: tuple[float, float],
 ) -> Short | None:
     """The reader's short answer inside `sentence` (chosen by whatever ranked it), read with
     its whole passage as context: one forward pass."""
@@ -116,13 +116,16 @@ def _repeats(span: str, question: str) -> bool:
     return bool(span_terms) and span_terms <= set(terms(question))
 
 
-def short_from(question, hit, reading, sentence, text_of, yes_no_min: float) -> Short | None:
+def short_from(
+    question, hit, reading, sentence, text_of, yes_no_min: tuple[float, float]
+) -> Short | None:
     """The short answer of `reading` (of `hit`) if it lies in `sentence`: yes/no for a
-    yes/no question (when confident enough), else the span."""
+    yes/no question (when confident enough: `yes_no_min` is the (yes, no) pair of the
+    lowest probabilities at which each is said), else the span."""
     if is_yes_no(question):
+        kind = "yes" if reading.p_yes >= reading.p_no else "no"
         p = max(reading.p_yes, reading.p_no)
-        if p >= yes_no_min:
-            kind = "yes" if reading.p_yes >= reading.p_no else "no"
+        if p >= yes_no_min[kind == "no"]:
             return Short(kind, sentence.source, sentence.start, sentence.end, kind.title(), p)
         return None
     a, b = hit.start + reading.span_start, hit.start + reading.span_end

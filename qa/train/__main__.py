@@ -64,6 +64,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--calib-questions", type=int, default=200)
     c.add_argument("--seed", type=int, default=17)
     c.add_argument("--quiet", action="store_true", help="no progress bars")
+    k = sub.add_parser(
+        "calibrate",
+        help="compute a trained reader's thresholds again on the calib slice (the last step "
+        "of `reader`; its weights are unchanged)",
+    )
+    k.add_argument(
+        "--model", type=Path, default=None, help="reader folder (default: models/reader)"
+    )
+    k.add_argument("--calib-questions", type=int, default=d.calib_questions)
+    k.add_argument("--quiet", action="store_true")
     e = sub.add_parser("eval", help="measure a reader on the test part of the split")
     e.add_argument(
         "--model", type=Path, default=None, help="reader folder (default: models/reader)"
@@ -133,10 +143,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({k: record[k] for k in keys}, indent=2))
         return 0
     from qa.models.reader import default_reader_path
-    from qa.train.evaluate import test_report
+    from qa.train.evaluate import calibrate, test_report
     from qa.train.reader import update_manifest
 
     folder = args.model or default_reader_path()
+    if args.what == "calibrate":
+        thresholds, calibration = calibrate(folder, args.calib_questions, progress=not args.quiet)
+        update_manifest(folder, thresholds=thresholds, calibration_figures=calibration)
+        print(json.dumps({"thresholds": thresholds, "calibration_figures": calibration}, indent=2))
+        return 0
     figures = test_report(
         folder,
         args.squad_questions,
