@@ -19,10 +19,11 @@ class FakeReader:
     """Scores a sentence by the words it shares with the question over its length, with the
     answer span = `spans[question]` inside the best sentence, and p_yes from a table."""
 
-    def __init__(self, spans=None, yes=None, answer=0.5, yes_no=0.8) -> None:
+    def __init__(self, spans=None, yes=None, answer=0.5, yes_no=0.8, **per_answer) -> None:
         self.spans = spans or {}
         self.yes = yes or {}
         self.thresholds = {"answer": answer, "yes_no_confidence": yes_no, "support": 0.9}
+        self.thresholds.update(per_answer)  # yes_min, no_min
         self.calls = 0
 
     def support_many(self, question, pairs):
@@ -96,6 +97,33 @@ def test_a_yes_no_question_is_answered_yes_or_no_only_when_confident(index):
     assert Engine(index=index, reader=FakeReader(yes={q: 0.03})).ask(q).text.startswith("No.")
     unsure = Engine(index=index, reader=FakeReader(yes={q: 0.6})).ask(q)
     assert unsure.short is None and unsure.text.startswith("Mount Etna is an active volcano")
+
+
+def test_yes_and_no_each_need_their_own_confidence(index):
+    q = "Is Mount Etna an active volcano on Sicily?"
+
+    def asked(p_yes):
+        reader = FakeReader(yes={q: p_yes}, yes_no=0.8, yes_min=0.8, no_min=0.97)
+        return Engine(index=index, reader=reader).ask(q)
+
+    assert asked(0.9).short.kind == "yes"
+    no = asked(0.1)  # sure enough for a "yes", not for a "no": the quote alone
+    assert no.short is None and no.text.startswith("Mount Etna is an active volcano")
+    assert asked(0.02).text.startswith("No.")
+
+
+def test_per_answer_thresholds_are_calibrated_apart_and_conservatively():
+    from qa.train.evaluate import yes_no_class_thresholds
+
+    # rows (label, p_yes, p_no), label 0 = yes: "yes" is said right from 0.6 on; "no" is
+    # right in one set and wrong half the time in the other until 0.9
+    easy = [(0, 0.7, 0.3)] * 20 + [(1, 0.2, 0.8)] * 20
+    hard = [(0, 0.8, 0.2)] * 10 + [(1, 0.25, 0.75)] * 5 + [(0, 0.25, 0.75)] * 5
+    hard += [(1, 0.05, 0.95)] * 12
+    t = yes_no_class_thresholds({"easy": easy, "hard": hard})
+    assert t["yes"] == 0.5 and t["no"] == 0.76
+    # three lucky answers are not enough: right / (said + 1) < 0.9
+    assert yes_no_class_thresholds({"few": [(0, 0.9, 0.1)] * 3}) == {"yes": 1.0, "no": 1.0}
 
 
 def test_weak_evidence_is_declined_with_the_readers_threshold_when_it_chooses(index):
