@@ -179,3 +179,19 @@ def test_a_model_claim_the_reader_does_not_support_falls_back_to_the_quote(index
     )
     assert answer.mode == "extractive" and "Amazon" not in answer.text
     assert answer.citations[0].quote == "The Nile is the longest river in Africa."
+
+
+def test_a_sentence_that_is_a_quotation_is_not_quoted_twice(tmp_path, settings, fake_embedder):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "guide.txt").write_text(
+        "“Etna erupts every single year,” the volcano guide said. Cats sleep in the sun.",
+        encoding="utf-8",
+    )
+    s = settings.with_(index_dir=tmp_path / "index")
+    with Index.build([folder], s.index_dir, settings=s, embedder=fake_embedder) as index:
+        q = "How often does Etna erupt, says the volcano guide?"
+        answer = Engine(index=index, reader=FakeReader(spans={q: "every single year"})).ask(q)
+    assert answer.short is not None and answer.short.text == "every single year"
+    assert answer.text.startswith("Every single year. “Etna erupts"), answer.text
+    assert "““" not in answer.text

@@ -352,7 +352,10 @@ def _extractive(question: str, evidence: Evidence, index: Index, timings) -> Ans
         e = evidence.short
         if e is not None and e.source == s.source and s.start <= e.start <= e.end <= s.end:
             short = ShortAnswer(e.text, e.kind, e.source, e.start, e.end, n, e.score)
-            parts.append(f"{_lead(e.text)} “{with_markers(flat, [n])}”")
+            marked = with_markers(flat, [n])
+            # a sentence that is a quotation already keeps its own marks, not “““…”
+            quoted = marked if flat[:1] in '“"' else f"“{marked}”"
+            parts.append(f"{_lead(e.text)} {quoted}")
         else:
             parts.append(with_markers(flat, [n]))
     used = {s.chunk_id for s in chosen}
