@@ -96,10 +96,14 @@ class Options:
     # "heuristic": the similarity heuristics, the reader only finding the short answer;
     # "reader": the reader's own sentence probabilities.
     # Without the scorer file, "learned" falls back to "heuristic".
-    # "heuristic" is the default by measurement on the test part (reader of 2026-12-02,
-    # `qa eval ... --variant learned-evidence` against the default): SQuAD (200) citation
-    # precision 0.769 at 93% answered against 0.724 at 96%; CLAPnq (100) 70% of unanswerables
-    # declined at 90% of answerables answered against 52% at 86%.
+    # "heuristic" stays the default (reader run 6, 2026-12-03, `qa eval ... --variant
+    # learned-evidence` against the default, test part): "learned" measured better in sum --
+    # SQuAD (500) token F1 0.584 and citation precision 0.780 at 96.2% answered against
+    # 0.547 and 0.756 at 90.8%; CLAPnq (all 200) precision 0.811 against 0.656 at 90.9%
+    # answered both, fewer wrong answers (SQuAD 106 / 111, CLAPnq 65 / 71) -- but it declines
+    # fewer unanswerables (CLAPnq 52.5% against 60.4%) and on the sample corpus answers
+    # off-topic questions with a confident wrong quote ("Who is the CEO of Apple?" -> "Jim
+    # Farley", answerability 0.124 against its threshold 0.111), which the heuristics decline.
     evidence: str = "heuristic"
     short_min: float | None = None  # None: SHORT_MIN; the reader's span score to show a span
     extractive_min: float | None = None  # None: the calibrated module constants
