@@ -13,6 +13,13 @@ from pathlib import Path
 from qa import config
 
 
+def _reader_folder(parser: argparse.ArgumentParser, flag: str) -> None:
+    """The option naming the trained reader a subcommand works on."""
+    parser.add_argument(
+        flag, type=Path, default=None, help="reader folder (default: models/reader)"
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Sub-commands `reader` (train and export), `combiner` (fit the evidence scorer) and
     `eval` (test-part figures)."""
@@ -56,9 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fit the evidence scorer over the reader's signals (combiner.json beside it; "
         "about 15 min on 2 cores)",
     )
-    c.add_argument(
-        "--reader", type=Path, default=None, help="reader folder (default: models/reader)"
-    )
+    _reader_folder(c, "--reader")
     c.add_argument("--squad-questions", type=int, default=400)
     c.add_argument("--clapnq-questions", type=int, default=None)
     c.add_argument("--calib-questions", type=int, default=200)
@@ -69,15 +74,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="compute a trained reader's thresholds again on the calib slice (the last step "
         "of `reader`; its weights are unchanged)",
     )
-    k.add_argument(
-        "--model", type=Path, default=None, help="reader folder (default: models/reader)"
-    )
+    _reader_folder(k, "--model")
     k.add_argument("--calib-questions", type=int, default=d.calib_questions)
     k.add_argument("--quiet", action="store_true")
     e = sub.add_parser("eval", help="measure a reader on the test part of the split")
-    e.add_argument(
-        "--model", type=Path, default=None, help="reader folder (default: models/reader)"
-    )
+    _reader_folder(e, "--model")
     e.add_argument("--squad-questions", type=int, default=1000, help="SQuAD test questions sampled")
     e.add_argument(
         "--quantize", action="store_true", help="int8 dynamic quantization of Linear layers"
