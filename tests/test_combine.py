@@ -136,6 +136,25 @@ def test_the_engine_chooses_and_refuses_with_the_fitted_scorer(index, tmp_path):
     assert refused.refused and refused.citations == ()
 
 
+def test_with_refusal_both_the_similarity_heuristics_can_also_decline(index, tmp_path, monkeypatch):
+    """`refusal="both"`: the scorer accepts, but the heuristics' answerability is under their
+    own threshold, so the answer is declined; with "scorer" (the default) it is not."""
+    from dataclasses import replace
+
+    import qa.answer.pipeline as pipeline
+
+    q = "Which river is the longest in Africa?"
+    only_reader = [1.0] + [0.0] * (len(SENTENCE_FEATURES) - 1)
+    folder = write_combiner(tmp_path / "r", "fake-weights", only_reader, [1.0] + [0.0] * 5, 0.5)
+    engine = Engine(index=index, reader=FolderReader(folder, spans={q: "The Nile"}))
+    assert not engine.ask(q, options=replace(LEARNED, refusal="both")).refused  # both accept
+    strict = replace(pipeline.heuristic_thresholds(), extractive_min=2.0, llm_min=2.0)
+    monkeypatch.setattr(pipeline, "heuristic_thresholds", lambda: strict)
+    assert engine.ask(q, options=LEARNED).refused is False  # the scorer alone decides
+    declined = engine.ask(q, options=replace(LEARNED, refusal="both"))
+    assert declined.refused and declined.citations == ()
+
+
 def test_a_scorer_fitted_for_other_reader_weights_is_not_used(index, tmp_path, caplog):
     q = "Which river is the longest in Africa?"
     w = [1.0] + [0.0] * (len(SENTENCE_FEATURES) - 1)

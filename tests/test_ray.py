@@ -212,17 +212,16 @@ def test_cli_on_the_sample_corpus_with_the_default_embedder(tmp_path, real_embed
 
 def test_every_format_with_a_real_embedder_equals_the_single_machine_index(tmp_path):
     """The sample corpus and one file of each fixture format, embedded in two actors by the
-    real model on a batch-invariant backend (onnx-fp32): the same vectors, bit for bit,
-    and the same hits. (The int8 default quantizes each batch's activations with a scale of
-    its own, so a chunk's vector moves slightly with the chunks it is embedded with, on one
-    machine as on Ray: README "Running on a cluster".)"""
+    real model on the default backend (onnx, int8), whose vectors do not depend on how
+    texts are batched (one text per ONNX Runtime run): the same vectors, bit for bit, and
+    the same hits."""
     from qa.models.embedder import get_embedder
 
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
     for path in FIXTURES.glob("sample.*"):
         shutil.copy(path, corpus / path.name)
-    embedder = get_embedder(backend="onnx-fp32")
+    embedder = get_embedder(backend="onnx")
     single = Index.build([corpus], tmp_path / "single", embedder=embedder)
     with Index.open(tmp_path / "on-ray", embedder=embedder, create=True) as index:
         report = ray_index(index, [corpus], RayOptions(workers=2))  # the index's model

@@ -167,18 +167,47 @@ def test_the_chat_shows_the_short_answer_in_bold_and_the_cli_json_has_it(index, 
 
 def test_a_model_claim_the_reader_does_not_support_falls_back_to_the_quote(index, monkeypatch):
     """The lexical check is made to accept everything; the reader's check still rejects a
-    claim its cited sentence does not support, and the answer becomes the extractive quote."""
+    claim its cited sentence does not support, and the answer becomes the extractive quote.
+    With `claim_check="lexical"` the claim stands."""
     import qa.answer.verify as verify
 
     monkeypatch.setattr(verify, "unsupported", lambda *a, **k: [])
     monkeypatch.setattr(verify, "SUPPORT_MIN", 0.0)
+    monkeypatch.setattr(verify, "TOPIC_RATIO", 0.0)
     q = "Which river is the longest in Africa?"
     gen = FakeGenerator(lambda prompt: "The Amazon is the longest river in Africa [1].")
-    answer = Engine(index=index, reader=FakeReader(spans={q: "The Nile"})).ask(
-        q, mode="llm", model=gen, options=READER_EVIDENCE
-    )
+    engine = Engine(index=index, reader=FakeReader(spans={q: "The Nile"}))
+    checked = Options(evidence="reader", claim_check="reader")
+    answer = engine.ask(q, mode="llm", model=gen, options=checked)
     assert answer.mode == "extractive" and "Amazon" not in answer.text
     assert answer.citations[0].quote == "The Nile is the longest river in Africa."
+    lexical = Options(evidence="reader", claim_check="lexical")
+    answer = engine.ask(q, mode="llm", model=gen, options=lexical)
+    assert answer.mode == "llm" and "Amazon" in answer.text
+
+
+@pytest.mark.parametrize("evidence", ["heuristic", "learned", "reader"])
+def test_the_reader_checks_model_claims_whoever_chose_the_evidence(index, monkeypatch, evidence):
+    """`claim_check` is independent of `evidence`: with "reader" every verified model answer
+    goes through the reader's support check (here made to reject), with "lexical" never."""
+    import qa.answer.pipeline as pipeline
+
+    asked = []
+
+    def rejects(reader, question, checked, thresholds):
+        asked.append(question)
+        return False
+
+    monkeypatch.setattr(pipeline, "_reader_supports", rejects)
+    q = "Which river is the longest in Africa?"
+    gen = FakeGenerator(lambda prompt: "The Nile is the longest river in Africa [1].")
+    engine = Engine(index=index, reader=FakeReader(spans={q: "The Nile"}))
+    checked = Options(evidence=evidence, claim_check="reader")
+    answer = engine.ask(q, mode="llm", model=gen, options=checked)
+    assert asked == [q] and answer.mode == "extractive"
+    lexical = Options(evidence=evidence, claim_check="lexical")
+    answer = engine.ask(q, mode="llm", model=gen, options=lexical)
+    assert asked == [q] and answer.mode == "llm"
 
 
 def test_a_sentence_that_is_a_quotation_is_not_quoted_twice(tmp_path, settings, fake_embedder):

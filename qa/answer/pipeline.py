@@ -105,6 +105,16 @@ class Options:
     # off-topic questions with a confident wrong quote ("Who is the CEO of Apple?" -> "Jim
     # Farley", answerability 0.124 against its threshold 0.111), which the heuristics decline.
     evidence: str = "heuristic"
+    # Who checks a model answer's claims, beyond the lexical and similarity check of
+    # `qa.answer.verify` that every answer gets: "reader" (the trained reader's claim-support
+    # head, each kept claim against the sentence it cites, rejected under the reader's
+    # calibrated `support` threshold) or "lexical" (that check alone). Without a reader,
+    # "lexical". Figures: README "Measured", model mode.
+    claim_check: str = "lexical"
+    # Who may refuse, when `evidence` is "learned": "scorer" (its calibrated answerability
+    # alone) or "both" (the similarity heuristics' answerability must also clear their own
+    # thresholds: either one declines). Figures: README "Measured".
+    refusal: str = "scorer"
     short_min: float | None = None  # None: SHORT_MIN; the reader's span score to show a span
     extractive_min: float | None = None  # None: the calibrated module constants
     llm_min: float | None = None
@@ -134,6 +144,20 @@ class Evidence:
     short: Short | None = None
     thresholds: Thresholds | None = None
     read_seconds: float = 0.0  # time in the reader
+    # the similarity heuristics' answerability, when another scorer chose (None otherwise)
+    similarity: float | None = None
+
+    def declines(self, name: str, options: Options) -> bool:
+        """Whether the evidence is too weak for threshold `name` ("extractive_min",
+        "llm_min"): under the deciding scorer's, or with `options.refusal == "both"` under
+        the similarity heuristics' own as well."""
+        if self.answerability < options.threshold(name, self.thresholds):
+            return True
+        return (
+            options.refusal == "both"
+            and self.similarity is not None
+            and self.similarity < getattr(heuristic_thresholds(), name)
+        )
 
 
 @dataclass(frozen=True)
@@ -264,8 +288,16 @@ def _retrieve(index, query, k, reader, evidence, short_min) -> Evidence:
             )
             short = _gated(short, gate)
         seconds = time.perf_counter() - t0
+        similarity = answerability(query, f.sentences, hits)  # f.sentences: heuristics' order
         return Evidence(
-            query, tuple(hits), scored.ranked, scored.answerability, short, thresholds, seconds
+            query,
+            tuple(hits),
+            scored.ranked,
+            scored.answerability,
+            short,
+            thresholds,
+            seconds,
+            similarity,
         )
     if reader is not None and evidence == "reader":
         thresholds = reader_thresholds(reader)
@@ -418,10 +450,8 @@ def answer_stream(
     timings["read"] = evidence.read_seconds  # the reader's part of "retrieve"
     calibrated = evidence.thresholds
 
-    if mode == "extractive" or evidence.answerability < options.threshold("llm_min", calibrated):
-        if mode == "extractive" and evidence.answerability >= options.threshold(
-            "extractive_min", calibrated
-        ):
+    if mode == "extractive" or evidence.declines("llm_min", options):
+        if mode == "extractive" and not evidence.declines("extractive_min", options):
             answer = _extractive(question, evidence, idx, timings)
         else:
             answer = _refusal(question, query, mode, evidence.hits, timings)
@@ -466,7 +496,7 @@ def answer_stream(
     checked = verify("".join(pieces), prompt.sources, idx.embedder, idx.document_text, query)
     rejected = (
         reader is not None
-        and options.evidence == "reader"
+        and options.claim_check == "reader"
         and not _reader_supports(reader, query, checked, calibrated)
     )
     timings["verify"] = time.perf_counter() - t3

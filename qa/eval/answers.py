@@ -48,6 +48,10 @@ VARIANTS: dict[str, dict] = {
     "heuristic-evidence": {"evidence": "heuristic"},  # similarity heuristics choose and refuse
     "learned-evidence": {"evidence": "learned"},  # the fitted evidence scorer (combiner.json)
     "reader-evidence": {"evidence": "reader"},  # the reader alone chooses and refuses
+    # the fitted scorer chooses; it and the similarity heuristics may each refuse
+    "learned-both": {"evidence": "learned", "refusal": "both"},
+    "lexical-claims": {"claim_check": "lexical"},  # model claims: no reader support check
+    "reader-claims": {"claim_check": "reader"},  # the reader's support head checks claims
 }
 
 
