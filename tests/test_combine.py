@@ -148,6 +148,12 @@ def test_with_refusal_both_the_similarity_heuristics_can_also_decline(index, tmp
     folder = write_combiner(tmp_path / "r", "fake-weights", only_reader, [1.0] + [0.0] * 5, 0.5)
     engine = Engine(index=index, reader=FolderReader(folder, spans={q: "The Nile"}))
     assert not engine.ask(q, options=replace(LEARNED, refusal="both")).refused  # both accept
+    # the heuristics' answerability beside the scorer's is the one they give on their own
+    reader = engine.reader()
+    alone = pipeline.retrieve(index, q, 5, reader, "heuristic")
+    beside = pipeline.retrieve(index, q, 5, reader, "learned")
+    assert beside.similarity == pytest.approx(alone.answerability)
+    assert alone.similarity is None and beside.answerability != alone.answerability
     strict = replace(pipeline.heuristic_thresholds(), extractive_min=2.0, llm_min=2.0)
     monkeypatch.setattr(pipeline, "heuristic_thresholds", lambda: strict)
     assert engine.ask(q, options=LEARNED).refused is False  # the scorer alone decides

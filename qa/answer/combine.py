@@ -76,6 +76,9 @@ class Features:
     names_found: float
     passage_coverage: float
     readings: tuple[tuple[Hit, object], ...]  # per sentence: (hit, qa.models.reader.Reading)
+    # the similarity heuristics' score of their best sentence (`Sentence.score` before the
+    # reader's probabilities replace it): what their answerability starts from
+    similarity_best: float = 0.0
 
 
 def features(
@@ -137,6 +140,7 @@ def features(
         ],
         axis=1,
     )
+    similarity_best = max(s.score for s in sentences)
     sentences = tuple(replace(s, score=float(p)) for s, p in zip(sentences, prob, strict=True))
     names = specifics(question)
     found: set[str] = set()
@@ -144,7 +148,7 @@ def features(
         found |= set(terms(hit.text))
     names_found = sum(1 for t in names if t in found) / len(names) if names else 1.0
     passage_cov = coverage(terms(question), set(terms(hits[0].text))) if hits else 0.0
-    return Features(sentences, matrix, names_found, passage_cov, tuple(read_in))
+    return Features(sentences, matrix, names_found, passage_cov, tuple(read_in), similarity_best)
 
 
 def question_row(f: Features, z: np.ndarray) -> np.ndarray:

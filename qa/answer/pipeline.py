@@ -229,8 +229,13 @@ def answerability(query: str, ranked: Sequence[Sentence], hits: Sequence[Hit]) -
     embedding similarity, scaled down when names or numbers of the question occur in none of
     the retrieved passages."""
     s = signals(query, ranked, hits)
-    names = NAMES_FLOOR + (1 - NAMES_FLOOR) * s.names_found
-    return (BEST_WEIGHT * s.best + DENSE_WEIGHT * s.dense) * names
+    return blend(s.best, s.dense, s.names_found)
+
+
+def blend(best: float, dense: float, names_found: float) -> float:
+    """The answerability formula of `answerability` from its three signals."""
+    names = NAMES_FLOOR + (1 - NAMES_FLOOR) * names_found
+    return (BEST_WEIGHT * best + DENSE_WEIGHT * dense) * names
 
 
 def open_index(index, settings: Settings) -> Index:
@@ -288,7 +293,8 @@ def _retrieve(index, query, k, reader, evidence, short_min) -> Evidence:
             )
             short = _gated(short, gate)
         seconds = time.perf_counter() - t0
-        similarity = answerability(query, f.sentences, hits)  # f.sentences: heuristics' order
+        dense = max((s.dense for s in f.sentences), default=0.0)
+        similarity = blend(f.similarity_best, dense, f.names_found)  # as `answerability`
         return Evidence(
             query,
             tuple(hits),
