@@ -161,6 +161,45 @@ def test_with_refusal_both_the_similarity_heuristics_can_also_decline(index, tmp
     assert declined.refused and declined.citations == ()
 
 
+def test_the_two_gates_use_the_pair_calibrated_together(index, tmp_path):
+    """With "both_answer" / "both_similarity" in combiner.json, refusal="both" uses them in
+    extractive mode instead of each gate's own threshold."""
+    from dataclasses import replace
+
+    q = "Which river is the longest in Africa?"
+    only_reader = [1.0] + [0.0] * (len(SENTENCE_FEATURES) - 1)
+    folder = write_combiner(tmp_path / "r", "fake-weights", only_reader, [1.0] + [0.0] * 5, 0.5)
+    path = folder / combine.FILE_NAME
+    record = json.loads(path.read_text())
+    both = replace(LEARNED, refusal="both")
+    for similarity_min, refused in ((0.0, False), (5.0, True)):
+        combine._LOADED.clear()
+        record["thresholds"].update(both_answer=0.0, both_similarity=similarity_min)
+        path.write_text(json.dumps(record))
+        engine = Engine(index=index, reader=FolderReader(folder, spans={q: "The Nile"}))
+        assert engine.ask(q, options=both).refused is refused
+        assert engine.ask(q, options=LEARNED).refused is False  # the scorer alone: unchanged
+
+
+def test_the_gate_pair_is_chosen_on_both_data_sets():
+    from qa.eval.gates import Signal, choose, rates
+
+    # CLAPnq: answerables high on both signals but one; unanswerables low on one or the other
+    clap = [Signal("clapnq", True, 0.9, 0.9) for _ in range(19)] + [
+        Signal("clapnq", True, 0.2, 0.2)
+    ]
+    clap += [Signal("clapnq", False, 0.1, 0.9) for _ in range(5)]
+    clap += [Signal("clapnq", False, 0.9, 0.1) for _ in range(5)]
+    squad = [Signal("squad", True, 0.8, 0.8) for _ in range(10)]
+    p = choose(clap + squad)
+    assert p.clapnq_declined == 1.0 and p.clapnq_answered >= 0.9 and p.squad_answered == 1.0
+    assert rates(clap + squad, 0.0, 0.0).clapnq_declined == 0.0
+    # SQuAD's answerables must be answered too: a cut above them is not allowed
+    squad_low = [Signal("squad", True, 0.15, 0.15) for _ in range(10)]
+    p = choose(clap + squad_low)
+    assert p.squad_answered >= 0.9 and p.scorer_min <= 0.15 and p.similarity_min <= 0.15
+
+
 def test_a_scorer_fitted_for_other_reader_weights_is_not_used(index, tmp_path, caplog):
     q = "Which river is the longest in Africa?"
     w = [1.0] + [0.0] * (len(SENTENCE_FEATURES) - 1)

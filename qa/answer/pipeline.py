@@ -149,15 +149,17 @@ class Evidence:
 
     def declines(self, name: str, options: Options) -> bool:
         """Whether the evidence is too weak for threshold `name` ("extractive_min",
-        "llm_min"): under the deciding scorer's, or with `options.refusal == "both"` under
-        the similarity heuristics' own as well."""
-        if self.answerability < options.threshold(name, self.thresholds):
-            return True
-        return (
-            options.refusal == "both"
-            and self.similarity is not None
-            and self.similarity < getattr(heuristic_thresholds(), name)
-        )
+        "llm_min"): under the deciding scorer's; with `options.refusal == "both"`, also
+        under the similarity heuristics'. In extractive mode the two gates then use the pair
+        calibrated together (`Thresholds.both`, from `python -m qa.eval.gates`), if any."""
+        scorer_min = options.threshold(name, self.thresholds)
+        if options.refusal != "both" or self.similarity is None:
+            return self.answerability < scorer_min
+        similarity_min = getattr(heuristic_thresholds(), name)
+        both = self.thresholds.both if self.thresholds is not None else None
+        if name == "extractive_min" and both is not None and options.extractive_min is None:
+            scorer_min, similarity_min = both
+        return self.answerability < scorer_min or self.similarity < similarity_min
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,8 @@ class Thresholds:
     # (yes, no): the lowest probability at which each is said (1.0 or more: never)
     yes_no_min: tuple[float, float] = (1.0, 1.0)
     support_min: float = 0.0  # a model's claim the reader supports less than this: rejected
+    # (scorer, similarity) thresholds of the two gates together (refusal="both"), if calibrated
+    both: tuple[float, float] | None = None
 
 
 def heuristic_thresholds() -> Thresholds:
@@ -360,6 +364,9 @@ def learned_thresholds(scorer, reader) -> Thresholds:
         if "no_min" in reader.thresholds
         else (scorer.thresholds.get("yes_no", r.yes_no_min[0]),) * 2,
         support_min=r.support_min,
+        both=(scorer.thresholds["both_answer"], scorer.thresholds["both_similarity"])
+        if "both_answer" in scorer.thresholds and "both_similarity" in scorer.thresholds
+        else None,
     )
 
 
