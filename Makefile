@@ -58,7 +58,8 @@ model-gemma: | $(STAMP)
 ## reader: reproduce the shipped reader weights and its evidence scorer in models/reader/ from
 ## ../shared/eval-data: the six recorded training runs (fixed seeds and split; each run is
 ## time-boxed, runs 4-6 use bf16 autocast: about 2.5 hours on 2 cores in all), the per-answer
-## yes/no calibration, then the scorer (about 10 minutes). `make setup` never runs this.
+## yes/no calibration, then the scorer (about 10 minutes) and the thresholds of its two refusal
+## gates together (python -m qa.eval.gates, a few minutes). `make setup` never runs this.
 reader: | $(STAMP)
 	$(BIN)/qa train reader --seed 13 --max-minutes 36 --out build/reader-1
 	$(BIN)/qa train reader --init build/reader-1 --seed 14 --max-minutes 8 --out build/reader-2
@@ -74,6 +75,7 @@ reader: | $(STAMP)
 	  --support-questions 1500 --yes-no-share 1.0 --window-share 0.8 --clapnq-repeat 2 --bf16 \
 	  --max-minutes 16 --out models/reader
 	$(BIN)/qa train combiner
+	$(BIN)/python -m qa.eval.gates --squad 300 --write
 # The recorded runs were made with the code of their day: run 3 asked its yes/no share as
 # "Is it true that ...?" (before qa.train.polar), runs 4-5 had natural yes/no questions but
 # not yet the "negation elsewhere" examples (commit 69842bd, run 6 has them), and the

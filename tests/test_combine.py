@@ -21,7 +21,7 @@ from qa.answer.combine import (
 from qa.answer.pipeline import Options
 from qa.errors import ModelNotFound
 
-LEARNED = Options(evidence="learned")
+LEARNED = Options(evidence="learned", refusal="scorer")  # the scorer alone
 
 
 def test_fit_logistic_learns_the_direction_of_each_feature():

@@ -96,15 +96,14 @@ class Options:
     # "heuristic": the similarity heuristics, the reader only finding the short answer;
     # "reader": the reader's own sentence probabilities.
     # Without the scorer file, "learned" falls back to "heuristic".
-    # "heuristic" stays the default (reader run 6, 2026-12-03, `qa eval ... --variant
-    # learned-evidence` against the default, test part): "learned" measured better in sum --
-    # SQuAD (500) token F1 0.584 and citation precision 0.780 at 96.2% answered against
-    # 0.547 and 0.756 at 90.8%; CLAPnq (all 200) precision 0.811 against 0.656 at 90.9%
-    # answered both, fewer wrong answers (SQuAD 106 / 111, CLAPnq 65 / 71) -- but it declines
-    # fewer unanswerables (CLAPnq 52.5% against 60.4%) and on the sample corpus answers
-    # off-topic questions with a confident wrong quote ("Who is the CEO of Apple?" -> "Jim
-    # Farley", answerability 0.124 against its threshold 0.111), which the heuristics decline.
-    evidence: str = "heuristic"
+    # The default, "learned" with refusal="both", by measurement (reader run 6, 2026-12-04,
+    # `qa eval ... --variant learned-both` / default heuristics / `learned-evidence`, test
+    # part, one eval index): SQuAD (500) answered 92.6% / 90.8% / 96.0%, F1 0.571 / 0.547 /
+    # 0.583, citation precision 0.788 / 0.756 / 0.781, wrong answers 98 / 111 / 105;
+    # CLAPnq (200) answerables answered 87.9% / 90.9% / 90.9%, precision 0.816 / 0.656 /
+    # 0.811, unanswerables declined 59.4% / 60.4% / 53.5%. The scorer alone answered "Who is
+    # the CEO of Apple?" on the sample corpus ("Jim Farley"); with both gates it is declined.
+    evidence: str = "learned"
     # Who checks a model answer's claims, beyond the lexical and similarity check of
     # `qa.answer.verify` that every answer gets: "reader" (the trained reader's claim-support
     # head, each kept claim against the sentence it cites, rejected under the reader's
@@ -114,7 +113,7 @@ class Options:
     # Who may refuse, when `evidence` is "learned": "scorer" (its calibrated answerability
     # alone) or "both" (the similarity heuristics' answerability must also clear their own
     # thresholds: either one declines). Figures: README "Measured".
-    refusal: str = "scorer"
+    refusal: str = "both"
     short_min: float | None = None  # None: SHORT_MIN; the reader's span score to show a span
     extractive_min: float | None = None  # None: the calibrated module constants
     llm_min: float | None = None

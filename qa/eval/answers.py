@@ -46,7 +46,8 @@ VARIANTS: dict[str, dict] = {
     "no-fallback": {"fallback": False},
     "short-ungated": {"short_min": 0.0},  # every short answer shown: to calibrate the gate
     "heuristic-evidence": {"evidence": "heuristic"},  # similarity heuristics choose and refuse
-    "learned-evidence": {"evidence": "learned"},  # the fitted evidence scorer (combiner.json)
+    # the fitted evidence scorer (combiner.json) alone chooses and refuses
+    "learned-evidence": {"evidence": "learned", "refusal": "scorer"},
     "reader-evidence": {"evidence": "reader"},  # the reader alone chooses and refuses
     # the fitted scorer chooses; it and the similarity heuristics may each refuse
     "learned-both": {"evidence": "learned", "refusal": "both"},
