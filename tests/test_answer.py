@@ -461,13 +461,25 @@ def test_real_follow_up_is_rewritten_and_answered(real, mode):
 def test_real_model_answer_survives_verification(real):
     # The other real-model tests also accept the extractive fallback; this one needs the
     # model's own answer, checked: SmolLM2 at temperature 0 on the Ford question.
+    # The lexical check alone (`claim_check="lexical"`): the reader's claim-support head
+    # rejects this answer (below), so it is switched off to test the lexical check.
+    from qa.answer.pipeline import Options
+
     index, settings = real
-    answer = ask(FORD_QUESTION, index=index, mode="llm", settings=settings)
+    lexical = Options(claim_check="lexical")
+    answer = ask(FORD_QUESTION, index=index, mode="llm", settings=settings, options=lexical)
     assert answer.mode == "llm", answer
     _affirms_with_completely_false(index, answer)
     assert answer.claims and all(c.supported for c in answer.claims if c.citations)
     assert all(c.support >= SUPPORT_MIN for c in answer.citations)
     assert_exact(index, answer)
+    # By default the reader checks the claim too: it scores SmolLM2's "Ford denied the Xiaomi
+    # report, but ..." 0.10 against its cited sentence (the head reads "completely false" as
+    # against a denial: README "Measured"), and the answer falls back to the quote.
+    default = ask(FORD_QUESTION, index=index, mode="llm", settings=settings)
+    assert default.mode == "extractive" and not default.refused, default
+    _affirms_with_completely_false(index, default)
+    assert_exact(index, default)
 
 
 def test_mode_comes_from_the_call_the_model_argument_or_the_settings(monkeypatch):

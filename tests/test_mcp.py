@@ -20,6 +20,7 @@ mcp = pytest.importorskip("mcp")
 
 QA = PROJECT_ROOT / ".venv" / "bin" / "qa"
 MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CEO_QUESTION = "Who is the CEO of Ford?"
 CALL_TIMEOUT = 600  # seconds; the first call loads the embedder (and the model) on a shared CPU
 
 
@@ -92,7 +93,7 @@ def test_qa_mcp_over_stdio(corpus_index):
                 out["search"] = await client.call_tool("search", {"query": FORD_QUESTION, "k": 3})
                 out["ask"] = await client.call_tool("ask", {"question": FORD_QUESTION})
                 out["llm"] = await client.call_tool(
-                    "ask", {"question": FORD_QUESTION, "mode": "llm", "model": MODEL}
+                    "ask", {"question": CEO_QUESTION, "mode": "llm", "model": MODEL}
                 )
         return out
 
@@ -102,11 +103,14 @@ def test_qa_mcp_over_stdio(corpus_index):
     assert len(hits) == 3
     for h in hits:
         assert corpus_index.document_text(h["source"])[h["start"] : h["end"]] == h["text"]
-    for key, mode in (("ask", "extractive"), ("llm", "llm")):
+    # the model's answer to the canonical question is rejected by the reader's claim check
+    # (support 0.10: README "Measured") and replaced by the quote, so the model is asked
+    # another question here
+    for key, mode, quoted in (("ask", "extractive", "completely false"), ("llm", "llm", "Farley")):
         answer = structured(out[key])
         assert answer["refused"] is False and answer["mode"] == mode, answer
         assert answer["citations"] and "[1]" in answer["answer"]
-        assert any("completely false" in c["quote"] for c in answer["citations"])
+        assert any(quoted in c["quote"] for c in answer["citations"])
         for c in answer["citations"]:
             text = corpus_index.document_text(c["source"])
             assert text[c["start"] : c["end"]] == c["quote"]
