@@ -14,8 +14,8 @@ part), the way the single thresholds were picked:
    index of all SQuAD dev paragraphs, each retrieved with the learned evidence (`qa eval`'s
    indexes and retrieval; no answers are generated): the scorer's answerability and the
    heuristics' answerability of each;
-2. over every pair of thresholds drawn from the answerable questions' own values, the pair
-   that declines the most CLAPnq unanswerables while answering at least 90% of CLAPnq's
+2. over pairs of thresholds drawn from the answerable questions' own values (every
+   1/80 of their lowest 10%, and 0), the pair that declines the most CLAPnq unanswerables while answering at least 90% of CLAPnq's
    answerables and at least 90% of the SQuAD questions;
 3. `--write` stores it in the reader's combiner.json as thresholds "both_answer" and
    "both_similarity", which the pipeline uses with `refusal="both"` in extractive mode.
@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-TARGET_ANSWERED = 0.90
+from qa.eval.refusal import TARGET_ANSWERED
 
 
 @dataclass(frozen=True)
@@ -90,15 +90,11 @@ def _cuts(values: Sequence[float], most: float, steps: int = 80) -> list[float]:
     """Candidate thresholds: 0 and the values at each quantile up to `most` (a threshold
     above that quantile alone would already decline more than allowed)."""
     ordered = sorted(values)
-    picks = (
-        {
-            ordered[min(len(ordered) - 1, int(most * len(ordered) * i / steps))]
-            for i in range(steps + 1)
-        }
-        if ordered
-        else set()
-    )
-    return sorted(picks | {0.0})
+    picks = {0.0}
+    if ordered:
+        for i in range(steps + 1):
+            picks.add(ordered[min(len(ordered) - 1, int(most * len(ordered) * i / steps))])
+    return sorted(picks)
 
 
 def collect(part: str, squad_limit: int, cache=None, data=None, log=print) -> list[Signal]:
@@ -155,10 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder = default_reader_path()
     scorer = combine.Combiner.load(folder)
     alone = scorer.thresholds["answer"]
+    chosen = choose(signals)
     for label, p in (
         ("the scorer alone", rates(signals, alone, 0.0)),
         ("both at their own thresholds", rates(signals, alone, pipeline.EXTRACTIVE_MIN)),
-        ("chosen", choose(signals)),
+        ("chosen", chosen),
     ):
         print(
             f"{label:30} scorer >= {p.scorer_min:.4f}, similarity >= {p.similarity_min:.4f}: "
@@ -166,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"SQuAD answered {p.squad_answered:.3f}"
         )
     if args.write:
-        p = choose(signals)
+        p = chosen
         path = folder / combine.FILE_NAME
         record = json.loads(path.read_text(encoding="utf-8"))
         record["thresholds"]["both_answer"] = round(p.scorer_min, 4)
